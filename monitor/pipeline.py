@@ -1,0 +1,272 @@
+"""The only place where the stages meet: `poll(feed)` and `process(entry)`.
+
+fetch -> parse -> archive.unseen -> fetch page -> extract -> match -> archive.record_poll,
+one transaction per poll. Imports every stage; nothing but `daemon` and `cli` imports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from monitor.archive import Archive
+from monitor.errors import ExtractError, FeedError, FetchError, ParseError
+from monitor.fetch import Fetcher
+from monitor.logs import fields
+from monitor.models import Article, Document, Entry, FeedState, ParsedFeed, ProcessedEntry
+from monitor.query import RuleSet
+from monitor.schedule import Hints, next_poll_at
+from monitor.workers import ExtractorPool
+
+log = logging.getLogger(__name__)
+
+# Feed bodies above this size are parsed in the worker pool, so the event loop never stalls.
+POOL_PARSE_BYTES = 256 * 1024
+DEFAULT_INTERVAL = timedelta(minutes=15)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedJob:
+    """A configured feed, as the poller needs it."""
+
+    url: str
+    name: str
+    interval: timedelta | None = DEFAULT_INTERVAL  # None: adaptive ("auto")
+    full_text: bool = True
+    tags: tuple[str, ...] = ()
+    allow_private: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll did; `outcome` is ok, not-modified, unchanged, disabled or error."""
+
+    feed: str
+    outcome: str
+    entries: int = 0
+    new_entries: int = 0
+    new_matches: int = 0
+    new_alerts: int = 0
+    error: str | None = None
+    error_kind: str | None = None
+    warning: str | None = None
+    next_poll_at: datetime | None = None
+
+
+def content_fingerprint(text: str) -> str:
+    """The same text reached through another URL is the same story."""
+    normal = " ".join(text.split()).casefold()
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+class Pipeline:
+    """Polls one feed at a time; safe to run many polls concurrently on one event loop."""
+
+    def __init__(
+        self,
+        *,
+        archive: Archive,
+        fetcher: Fetcher,
+        ruleset: RuleSet,
+        rule_channels: Mapping[str, Sequence[str]],
+        pool: ExtractorPool | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.archive = archive
+        self.fetcher = fetcher
+        self.ruleset = ruleset
+        self.rule_channels = {rule: tuple(chans) for rule, chans in rule_channels.items()}
+        self.pool = pool
+        self.rng = rng or random.Random()  # noqa: S311 - scheduling jitter
+
+    async def poll(self, feed: FeedJob, *, now: datetime) -> PollResult:
+        """Fetch, parse, process and archive one feed. Never raises for the feed's own faults."""
+        state = await asyncio.to_thread(self.archive.feed_state, feed.url) or FeedState(feed.url)
+        if state.disabled:
+            return PollResult(feed.name, "disabled")
+        try:
+            fetched = await self.fetcher.fetch(
+                state.current_url or feed.url,
+                etag=state.etag,
+                last_modified=state.last_modified,
+                allow_private=feed.allow_private,
+            )
+            polled = replace(state, last_polled_at=now, last_status=fetched.status)
+            if fetched.permanent_url and fetched.permanent_url != polled.current_url:
+                log.warning(
+                    "feed moved permanently",
+                    extra=fields(feed=feed.name, url=feed.url, new_url=fetched.permanent_url),
+                )
+                polled = replace(polled, current_url=fetched.permanent_url)
+            if fetched.not_modified:
+                return await self._finish_unchanged(feed, polled, now, "not-modified")
+            body_hash = hashlib.sha256(fetched.body).hexdigest()
+            if body_hash == state.body_hash:
+                return await self._finish_unchanged(feed, polled, now, "unchanged")
+            polled = replace(
+                polled,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+                body_hash=body_hash,
+            )
+            parsed = await self._parse(feed, fetched.body, fetched.content_type, fetched.final_url, now)
+        except FeedError as exc:
+            return await self._finish_error(feed, state, exc, now)
+
+        if parsed.warning:
+            log.warning(
+                "feed is malformed, using what could be read",
+                extra=fields(feed=feed.name, problem=parsed.warning, entries=len(parsed.entries)),
+            )
+        new = await asyncio.to_thread(self.archive.unseen, feed.url, parsed.entries)
+        feed_label = " ".join(
+            part for part in (feed.name, parsed.title, urlsplit(feed.url).hostname) if part
+        )
+        processed = await asyncio.gather(*(self.process(e, feed, feed_label) for e in new))
+        ttl = timedelta(minutes=parsed.ttl_minutes) if parsed.ttl_minutes else None
+        final = replace(
+            polled,
+            error_count=0,
+            last_error=None,
+            last_error_kind=None,
+            last_new_entry_at=now if new else polled.last_new_entry_at,
+            next_poll_at=self._next(feed, now, 0, Hints(ttl=ttl)),
+        )
+        record = await asyncio.to_thread(self.archive.record_poll, final, processed, now)
+        result = PollResult(
+            feed.name,
+            "ok",
+            entries=len(parsed.entries),
+            new_entries=record.new_entries,
+            new_matches=record.new_matches,
+            new_alerts=record.new_alerts,
+            warning=parsed.warning,
+            next_poll_at=final.next_poll_at,
+        )
+        log.info(
+            "feed polled",
+            extra=fields(
+                feed=feed.name,
+                entries=result.entries,
+                new=result.new_entries,
+                matches=result.new_matches,
+                alerts=result.new_alerts,
+            ),
+        )
+        return result
+
+    async def process(self, entry: Entry, feed: FeedJob, feed_label: str) -> ProcessedEntry:
+        """Read the entry's article (or fall back to its summary) and match every rule once."""
+        article = await self._article(entry, feed) if feed.full_text else None
+        text = article.text if article else ""
+        doc = Document(
+            title=entry.title or (article.title if article else ""),
+            text=text,
+            summary=entry.summary,
+            author=entry.author or (article.author or "" if article else ""),
+            feed=feed_label,
+            url=entry.link or "",
+            tags=entry.tags,
+            lang=(article.language or "") if article else "",
+            feed_name=feed.name,
+            feed_tags=feed.tags,
+        )
+        matches = tuple(self.ruleset.match(doc))
+        for match in matches:
+            log.info(
+                "rule matched",
+                extra=fields(
+                    rule=match.rule, feed=feed.name, entry=entry.entry_id, terms=",".join(match.matched)
+                ),
+            )
+        return ProcessedEntry(
+            entry=entry,
+            text=text or entry.summary,
+            article=article,
+            matches=matches,
+            channels={m.rule: self.rule_channels.get(m.rule, ()) for m in matches},
+            content_fingerprint=content_fingerprint(f"{entry.title}\n{text or entry.summary}"),
+        )
+
+    async def _article(self, entry: Entry, feed: FeedJob) -> Article | None:
+        if not entry.link:
+            return None
+        try:
+            page = await self.fetcher.fetch_page(entry.link, allow_private=feed.allow_private)
+            if self.pool is None:
+                from monitor.extract import extract_article  # noqa: PLC0415 - in-process fallback
+
+                return extract_article(page.body, url=page.final_url)
+            return await self.pool.extract(page.body, page.final_url)
+        except (FetchError, ExtractError) as exc:
+            log.warning(
+                "article unavailable, matching the feed's summary instead",
+                extra=fields(feed=feed.name, entry=entry.entry_id, url=entry.link, problem=str(exc)),
+            )
+            return None
+
+    async def _parse(
+        self, feed: FeedJob, body: bytes, content_type: str, url: str, now: datetime
+    ) -> ParsedFeed:
+        kwargs = {"feed_url": url, "feed_name": feed.name, "now": now, "content_type": content_type}
+        if self.pool is not None and len(body) > POOL_PARSE_BYTES:
+            return await self.pool.parse(body, **kwargs)
+        from monitor.parse import parse_feed  # noqa: PLC0415 - small bodies parse inline
+
+        return parse_feed(body, feed_url=url, feed_name=feed.name, now=now, content_type=content_type)
+
+    async def _finish_unchanged(
+        self, feed: FeedJob, state: FeedState, now: datetime, outcome: str
+    ) -> PollResult:
+        state = replace(
+            state,
+            error_count=0,
+            last_error=None,
+            last_error_kind=None,
+            next_poll_at=self._next(feed, now, 0, Hints()),
+        )
+        await asyncio.to_thread(self.archive.save_feed_state, state)
+        log.info("feed polled", extra=fields(feed=feed.name, outcome=outcome))
+        return PollResult(feed.name, outcome, next_poll_at=state.next_poll_at)
+
+    async def _finish_error(
+        self, feed: FeedJob, state: FeedState, exc: FeedError, now: datetime
+    ) -> PollResult:
+        kind = getattr(exc, "kind", "parse" if isinstance(exc, ParseError) else "error")
+        status = exc.status if isinstance(exc, FetchError) else None
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        errors = state.error_count + 1
+        gone = status == 410
+        hints = Hints(retry_after=timedelta(seconds=retry_after) if retry_after else None)
+        state = replace(
+            state,
+            last_polled_at=now,
+            last_status=status,
+            error_count=errors,
+            last_error=exc.message,
+            last_error_kind=kind,
+            last_error_at=now,
+            disabled=state.disabled or gone,
+            next_poll_at=self._next(feed, now, errors, hints),
+        )
+        await asyncio.to_thread(self.archive.save_feed_state, state)
+        log.error(
+            "feed failed",
+            extra=fields(feed=feed.name, url=feed.url, kind=kind, errors=errors, problem=exc.message),
+        )
+        if gone:
+            log.warning("feed is gone (410); polling stopped", extra=fields(feed=feed.name))
+        return PollResult(
+            feed.name, "error", error=exc.message, error_kind=kind, next_poll_at=state.next_poll_at
+        )
+
+    def _next(self, feed: FeedJob, now: datetime, errors: int, hints: Hints) -> datetime:
+        return next_poll_at(
+            now, feed.interval or DEFAULT_INTERVAL, error_count=errors, hints=hints, rng=self.rng
+        )

@@ -1,0 +1,194 @@
+"""Settings in, live objects out: the one place config becomes archive, client, pool, channels.
+
+Like reader's `make_reader`: `open_runtime(settings)` builds everything the pipeline and the
+deliverer need and closes it all on exit. Imports config, pipeline and every stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.alerts import (
+    AppriseChannel,
+    AppriseOptions,
+    Channel,
+    DeliveryReport,
+    EmailChannel,
+    EmailOptions,
+    RetryPolicy,
+    WebhookChannel,
+    WebhookOptions,
+    deliver_due,
+)
+from monitor.archive import Archive
+from monitor.config import (
+    AppriseChannelSettings,
+    EmailChannelSettings,
+    Settings,
+    WebhookChannelSettings,
+)
+from monitor.fetch import Fetcher, FetchOptions
+from monitor.pipeline import FeedJob, Pipeline, PollResult
+from monitor.workers import ExtractorPool
+
+POLL_CONCURRENCY = 64
+
+
+@dataclass
+class Runtime:
+    """Everything a cycle needs, open and ready."""
+
+    settings: Settings
+    archive: Archive
+    fetcher: Fetcher
+    pipeline: Pipeline
+    channels: dict[str, Channel]
+    policies: dict[str, RetryPolicy]
+    feeds: list[FeedJob]
+    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    async def run_cycle(
+        self, *, now: datetime, feeds: Sequence[FeedJob] | None = None
+    ) -> list[PollResult]:
+        """Poll the given feeds (default: all) once, concurrently; one result per feed."""
+        gate = asyncio.Semaphore(POLL_CONCURRENCY)
+
+        async def one(feed: FeedJob) -> PollResult:
+            async with gate:
+                return await self.pipeline.poll(feed, now=now)
+
+        return list(await asyncio.gather(*(one(f) for f in (feeds or self.feeds))))
+
+    async def deliver(self, *, now: datetime) -> DeliveryReport:
+        """Send every due alert in the outbox."""
+        return await deliver_due(
+            self.archive,
+            self.channels,
+            now=now,
+            policies=self.policies,
+            owner=self.owner,
+            concurrency=self.settings.delivery.concurrency,
+        )
+
+
+def feed_jobs(settings: Settings) -> list[FeedJob]:
+    return [
+        FeedJob(
+            url=feed.url,
+            name=feed.name,
+            interval=feed.interval,
+            full_text=feed.full_text,
+            tags=tuple(feed.tags),
+            allow_private=feed.allow_private,
+        )
+        for feed in settings.feeds
+        if feed.enabled
+    ]
+
+
+def fetch_options(settings: Settings) -> FetchOptions:
+    fetch = settings.fetch
+    extra = {"user_agent": fetch.user_agent} if fetch.user_agent else {}
+    return FetchOptions(
+        connect_timeout=fetch.connect_timeout.total_seconds(),
+        read_timeout=fetch.read_timeout.total_seconds(),
+        total_timeout=fetch.total_timeout.total_seconds(),
+        max_feed_bytes=fetch.max_feed_bytes,
+        max_page_bytes=fetch.max_page_bytes,
+        max_redirects=fetch.max_redirects,
+        per_host=fetch.per_host,
+        global_limit=fetch.global_limit,
+        allow_private=fetch.allow_private,
+        **extra,
+    )
+
+
+def build_channel(
+    name: str, spec: EmailChannelSettings | WebhookChannelSettings | AppriseChannelSettings
+) -> Channel:
+    """One channel object from its settings; secrets are unwrapped only here."""
+    if isinstance(spec, EmailChannelSettings):
+        return EmailChannel(
+            name,
+            EmailOptions(
+                smtp_host=spec.smtp_host,
+                smtp_port=spec.smtp_port,
+                security=spec.security,
+                username=spec.username,
+                password=spec.password.get_secret_value() if spec.password else None,
+                sender=spec.sender,
+                to=tuple(spec.to),
+                timeout=spec.timeout.total_seconds(),
+                verify_tls=spec.verify_tls,
+                subject_template=spec.subject_template,
+                body_template=spec.body_template,
+            ),
+        )
+    if isinstance(spec, WebhookChannelSettings):
+        return WebhookChannel(
+            name,
+            WebhookOptions(
+                url=spec.url,
+                secret=spec.secret.get_secret_value() if spec.secret else None,
+                headers=tuple((k, v.get_secret_value()) for k, v in spec.headers.items()),
+                timeout=spec.timeout.total_seconds(),
+                template=spec.body_template,
+            ),
+        )
+    return AppriseChannel(
+        name,
+        AppriseOptions(
+            urls=tuple(url.get_secret_value() for url in spec.urls),
+            subject_template=spec.subject_template,
+            body_template=spec.body_template,
+        ),
+    )
+
+
+def retry_policy(settings: Settings, name: str) -> RetryPolicy:
+    base = settings.delivery
+    own = settings.channels[name].retry
+    return RetryPolicy(
+        first=(own.retry_first if own and own.retry_first else base.retry_first),
+        max=(own.retry_max if own and own.retry_max else base.retry_max),
+        give_up_after=(own.give_up_after if own and own.give_up_after else base.give_up_after),
+    )
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIterator[Runtime]:
+    """Open the archive, the HTTP client, the extraction pool and the channels; close them all."""
+    async with AsyncExitStack() as stack:
+        archive = await asyncio.to_thread(Archive.open, settings.archive.url)
+        stack.callback(archive.close)
+        fetcher = await stack.enter_async_context(Fetcher(fetch_options(settings)))
+        pool = None
+        if workers:
+            pool = ExtractorPool()
+            stack.callback(pool.close)
+        channels: dict[str, Channel] = {}
+        for name, spec in settings.channels.items():
+            channels[name] = build_channel(name, spec)
+            stack.push_async_callback(channels[name].aclose)
+        pipeline = Pipeline(
+            archive=archive,
+            fetcher=fetcher,
+            ruleset=settings.ruleset,
+            rule_channels={rule.name: tuple(rule.channels) for rule in settings.rules},
+            pool=pool,
+        )
+        yield Runtime(
+            settings=settings,
+            archive=archive,
+            fetcher=fetcher,
+            pipeline=pipeline,
+            channels=channels,
+            policies={name: retry_policy(settings, name) for name in settings.channels},
+            feeds=feed_jobs(settings),
+        )
