@@ -1,6 +1,7 @@
-"""The service: APScheduler jobs per feed, a delivery job, signals and systemd notify.
+"""The service: APScheduler jobs per feed, delivery, live reload, signals, systemd notify.
 
-Imports pipeline, alerts (through pipeline's Runtime) and config. APScheduler lives here only.
+APScheduler lives here only. A reload validates the whole new config first and keeps the
+old one running when it is invalid. Imports runtime, pipeline, config and the HTTP endpoint.
 """
 
 from __future__ import annotations
@@ -10,21 +11,26 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Settings
+from monitor.config import Settings, load_settings
+from monitor.errors import ConfigError
+from monitor.httpd import StatusServer
 from monitor.logs import fields
 from monitor.notify import Notifier
 from monitor.pipeline import DEFAULT_INTERVAL, FeedJob
-from monitor.runtime import Runtime, open_runtime
+from monitor.runtime import Runtime, feed_jobs, open_runtime
 
 log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = timedelta(seconds=10)
+PRUNE_EVERY = timedelta(hours=6)
 
 
 def utcnow() -> datetime:
@@ -36,60 +42,57 @@ class Service:
 
     def __init__(
         self,
-        settings: Settings,
+        config: Path,
         *,
+        environ: Mapping[str, str] | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] = utcnow,
         grace: float = 30.0,
     ) -> None:
-        self.settings = settings
+        self.config = config
+        self.environ = environ
         self.notifier = notifier or Notifier()
         self.clock = clock
         self.grace = grace
         self._stop = asyncio.Event()
-        self._inflight: set[asyncio.Task[object]] = set()
+        self._inflight: set[asyncio.Task[Any]] = set()
         self._runtime: Runtime | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._reload_lock = asyncio.Lock()
+
+    def _load(self) -> Settings:
+        return load_settings(self.config, environ=self.environ)
 
     async def run(self) -> int:
+        """Serve until stopped; a config that does not load raises ConfigError (exit 78)."""
+        settings = self._load()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
-        async with open_runtime(self.settings) as runtime:
+        async with open_runtime(settings) as runtime:
             self._runtime = runtime
             scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
             self._scheduler = scheduler
-            await self._schedule_feeds(runtime)
-            scheduler.add_job(
-                self._track(self._deliver),
-                IntervalTrigger(seconds=DELIVERY_EVERY.total_seconds(), timezone=UTC),
-                id="deliver",
-                next_run_time=self.clock(),
-                misfire_grace_time=None,
-                coalesce=True,
-                max_instances=1,
-            )
+            await self._schedule_feeds(runtime.feeds, first_run=True)
+            self._add_job(self._deliver, DELIVERY_EVERY, "deliver")
+            if settings.archive.keep_entries is not None:
+                self._add_job(self._prune, PRUNE_EVERY, "prune")
             scheduler.start()
-            watchdog = asyncio.create_task(self._watchdog())
-            self.notifier.ready(self._status(runtime))
-            log.info(
-                "service started",
-                extra=fields(feeds=len(runtime.feeds), rules=len(runtime.pipeline.ruleset)),
-            )
-            await self._stop.wait()
-            self.notifier.stopping()
-            log.info("stopping", extra=fields(inflight=len(self._inflight)))
-            scheduler.shutdown(wait=False)
-            if self._inflight:
-                _done, pending = await asyncio.wait(self._inflight, timeout=self.grace)
-                for task in pending:
-                    task.cancel()
-                if pending:
-                    await asyncio.wait(pending, timeout=5)
-            watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watchdog
-        for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
+            helpers = [asyncio.create_task(self._watchdog())]
+            if settings.watch:
+                helpers.append(asyncio.create_task(self._watch_files()))
+            async with StatusServer.maybe(settings.http.listen, runtime) as server:
+                if server is not None:
+                    log.info("status endpoint listening", extra=fields(url=server.url))
+                self.notifier.ready(await self._status())
+                log.info(
+                    "service started",
+                    extra=fields(feeds=len(runtime.feeds), rules=len(runtime.pipeline.ruleset)),
+                )
+                await self._stop.wait()
+                await self._shutdown(scheduler, helpers)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("service stopped")
         return 0
@@ -97,21 +100,68 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
-    async def _schedule_feeds(self, runtime: Runtime) -> None:
+    async def _shutdown(self, scheduler: AsyncIOScheduler, helpers: list[asyncio.Task[Any]]) -> None:
+        self.notifier.stopping()
+        log.info("stopping", extra=fields(inflight=len(self._inflight)))
+        scheduler.shutdown(wait=False)
+        if self._inflight:
+            _done, pending = await asyncio.wait(self._inflight, timeout=self.grace)
+            for task in pending:  # past the grace period: roll back cleanly
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=5)
+        for task in helpers:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _add_job(self, job: Callable[[], Awaitable[None]], every: timedelta, job_id: str) -> None:
         assert self._scheduler is not None
-        states = {s.url: s for s in await asyncio.to_thread(runtime.archive.feed_states)}
+        self._scheduler.add_job(
+            self._track(job),
+            IntervalTrigger(seconds=every.total_seconds(), timezone=UTC),
+            id=job_id,
+            next_run_time=self.clock(),
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    async def _schedule_feeds(self, feeds: list[FeedJob], *, first_run: bool) -> None:
+        """Make the scheduler's feed jobs match `feeds`: add, reschedule or remove."""
+        assert self._scheduler is not None and self._runtime is not None
+        states = {s.url: s for s in await asyncio.to_thread(self._runtime.archive.feed_states)}
         now = self.clock()
-        for feed in runtime.feeds:
+        wanted = {f"feed:{feed.url}": feed for feed in feeds}
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("feed:") and job.id not in wanted:
+                job.remove()
+                log.info("feed unscheduled", extra=fields(feed=job.name))
+        for job_id, feed in wanted.items():
+            interval = (feed.interval or DEFAULT_INTERVAL).total_seconds()
+            trigger = IntervalTrigger(
+                seconds=interval, jitter=min(interval * 0.1, 60), timezone=UTC
+            )
+            existing = self._scheduler.get_job(job_id)
+            if existing is not None:
+                old: FeedJob = existing.args[0]
+                if old != feed:
+                    existing.modify(args=[feed], name=feed.name)
+                if old.interval != feed.interval:
+                    existing.reschedule(trigger)
+                    log.info("feed rescheduled", extra=fields(feed=feed.name, every=interval))
+                continue
             state = states.get(feed.url)
             first = now
             if state and state.next_poll_at and state.next_poll_at > now:
                 first = state.next_poll_at  # restart: keep the schedule the archive remembers
-            interval = (feed.interval or DEFAULT_INTERVAL).total_seconds()
             self._scheduler.add_job(
                 self._track(self._poll),
-                IntervalTrigger(seconds=interval, jitter=min(interval * 0.1, 60), timezone=UTC),
+                trigger,
                 args=[feed],
-                id=f"feed:{feed.url}",
+                id=job_id,
                 name=feed.name,
                 next_run_time=first,
                 # After a stall or suspend a due feed is polled once, never skipped.
@@ -119,16 +169,20 @@ class Service:
                 coalesce=True,
                 max_instances=1,
             )
+            if not first_run:
+                log.info("feed scheduled", extra=fields(feed=feed.name, every=interval))
 
-    def _track(self, job: Callable[..., object]) -> Callable[..., object]:
+    def _track(self, job: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
         """Wrap a job so shutdown can wait for it; the one catch-all that logs a traceback."""
 
-        async def tracked(*args: object) -> None:
+        async def tracked(*args: Any) -> None:
+            if self._stop.is_set():
+                return
             task = asyncio.current_task()
             assert task is not None
             self._inflight.add(task)
             try:
-                await job(*args)  # type: ignore[misc]
+                await job(*args)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -138,9 +192,10 @@ class Service:
 
         return tracked
 
+    # -- jobs -------------------------------------------------------------------------------
+
     async def _poll(self, feed: FeedJob) -> None:
-        if self._stop.is_set() or self._runtime is None:
-            return
+        assert self._runtime is not None
         result = await self._runtime.pipeline.poll(feed, now=self.clock())
         job = self._scheduler.get_job(f"feed:{feed.url}") if self._scheduler else None
         if job is not None and result.next_poll_at is not None:
@@ -153,6 +208,10 @@ class Service:
         if self._runtime is not None:
             await self._runtime.deliver(now=self.clock())
 
+    async def _prune(self) -> None:
+        if self._runtime is not None:
+            await self._runtime.prune(now=self.clock())
+
     async def _watchdog(self) -> None:
         """WATCHDOG=1 from the event loop itself: a stalled loop stops the pings."""
         interval = self.notifier.watchdog_interval or 10.0
@@ -160,9 +219,51 @@ class Service:
             self.notifier.watchdog()
             await asyncio.sleep(interval)
 
-    def _status(self, runtime: Runtime) -> str:
-        return f"{len(runtime.feeds)} feeds, {len(runtime.pipeline.ruleset)} rules"
+    async def _status(self) -> str:
+        assert self._runtime is not None
+        counts = await asyncio.to_thread(self._runtime.archive.outbox_counts)
+        return (
+            f"{len(self._runtime.feeds)} feeds, {len(self._runtime.pipeline.ruleset)} rules, "
+            f"outbox {counts.get('pending', 0)} pending, {counts.get('failed', 0)} failed"
+        )
 
+    # -- reload -----------------------------------------------------------------------------
 
-def monotonic_usec() -> int:
-    return int(time.monotonic() * 1_000_000)
+    def _on_sighup(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.reload("SIGHUP"))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _watch_files(self) -> None:
+        import watchfiles  # noqa: PLC0415 - only when watching is on
+
+        assert self._runtime is not None
+        settings = self._runtime.settings
+        paths = {p.parent for p in settings.source_files} | set(settings.watch_dirs)
+        watched = {str(p) for p in paths if p.exists()}
+        async for changes in watchfiles.awatch(*watched, stop_event=self._stop, debounce=300):
+            if any(path.endswith(".toml") for _change, path in changes):
+                await self.reload("file change")
+
+    async def reload(self, reason: str) -> bool:
+        """Apply the config on disk if it is valid as a whole; else keep the running one."""
+        async with self._reload_lock:
+            assert self._runtime is not None
+            self.notifier.reloading(int(time.monotonic() * 1_000_000))
+            log.info("reloading config", extra=fields(reason=reason, config=self.config))
+            try:
+                settings = await asyncio.to_thread(self._load)
+            except ConfigError as exc:
+                for problem in exc.problems:
+                    log.error("config not applied", extra=fields(problem=problem))
+                log.error("still running the previous config", extra=fields(reason=reason))
+                self.notifier.ready(await self._status())
+                return False
+            await self._runtime.apply(settings)
+            await self._schedule_feeds(feed_jobs(settings), first_run=False)
+            self.notifier.ready(await self._status())
+            log.info(
+                "config applied",
+                extra=fields(feeds=len(self._runtime.feeds), rules=len(settings.ruleset)),
+            )
+            return True

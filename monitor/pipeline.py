@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from monitor.archive import Archive
 from monitor.errors import ExtractError, FeedError, FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.logs import fields
+from monitor.metrics import Metrics
 from monitor.models import Article, Document, Entry, FeedState, ParsedFeed, ProcessedEntry
 from monitor.query import RuleSet
 from monitor.schedule import Hints, next_poll_at
@@ -76,6 +78,7 @@ class Pipeline:
         ruleset: RuleSet,
         rule_channels: Mapping[str, Sequence[str]],
         pool: ExtractorPool | None = None,
+        metrics: Metrics | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.archive = archive
@@ -83,10 +86,21 @@ class Pipeline:
         self.ruleset = ruleset
         self.rule_channels = {rule: tuple(chans) for rule, chans in rule_channels.items()}
         self.pool = pool
+        self.metrics = metrics or Metrics()
         self.rng = rng or random.Random()  # noqa: S311 - scheduling jitter
 
     async def poll(self, feed: FeedJob, *, now: datetime) -> PollResult:
         """Fetch, parse, process and archive one feed. Never raises for the feed's own faults."""
+        started = time.perf_counter()
+        result = await self._poll(feed, now)
+        self.metrics.poll_seconds.observe(time.perf_counter() - started)
+        self.metrics.polls.labels(outcome=result.outcome).inc()
+        if result.error_kind:
+            self.metrics.poll_errors.labels(kind=result.error_kind).inc()
+        self.metrics.new_entries.inc(result.new_entries)
+        return result
+
+    async def _poll(self, feed: FeedJob, now: datetime) -> PollResult:
         state = await asyncio.to_thread(self.archive.feed_state, feed.url) or FeedState(feed.url)
         if state.disabled:
             return PollResult(feed.name, "disabled")
@@ -179,6 +193,7 @@ class Pipeline:
         )
         matches = tuple(self.ruleset.match(doc))
         for match in matches:
+            self.metrics.matches.labels(rule=match.rule).inc()
             log.info(
                 "rule matched",
                 extra=fields(
@@ -197,6 +212,7 @@ class Pipeline:
     async def _article(self, entry: Entry, feed: FeedJob) -> Article | None:
         if not entry.link:
             return None
+        started = time.perf_counter()
         try:
             page = await self.fetcher.fetch_page(entry.link, allow_private=feed.allow_private)
             if self.pool is None:
@@ -210,6 +226,8 @@ class Pipeline:
                 extra=fields(feed=feed.name, entry=entry.entry_id, url=entry.link, problem=str(exc)),
             )
             return None
+        finally:
+            self.metrics.extract_seconds.observe(time.perf_counter() - started)
 
     async def _parse(
         self, feed: FeedJob, body: bytes, content_type: str, url: str, now: datetime

@@ -7,6 +7,7 @@ deliverer need and closes it all on exit. Imports config, pipeline and every sta
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Sequence
@@ -34,10 +35,14 @@ from monitor.config import (
     WebhookChannelSettings,
 )
 from monitor.fetch import Fetcher, FetchOptions
+from monitor.logs import fields
+from monitor.metrics import Metrics
 from monitor.pipeline import FeedJob, Pipeline, PollResult
 from monitor.workers import ExtractorPool
 
 POLL_CONCURRENCY = 64
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,7 +56,9 @@ class Runtime:
     channels: dict[str, Channel]
     policies: dict[str, RetryPolicy]
     feeds: list[FeedJob]
+    metrics: Metrics
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    _delivering: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run_cycle(
         self, *, now: datetime, feeds: Sequence[FeedJob] | None = None
@@ -67,14 +74,46 @@ class Runtime:
 
     async def deliver(self, *, now: datetime) -> DeliveryReport:
         """Send every due alert in the outbox."""
-        return await deliver_due(
-            self.archive,
-            self.channels,
-            now=now,
-            policies=self.policies,
-            owner=self.owner,
-            concurrency=self.settings.delivery.concurrency,
-        )
+        async with self._delivering:
+            return await deliver_due(
+                self.archive,
+                self.channels,
+                now=now,
+                policies=self.policies,
+                owner=self.owner,
+                concurrency=self.settings.delivery.concurrency,
+            )
+
+    async def prune(self, *, now: datetime) -> int:
+        """Drop the text of old entries that matched nothing ([archive] keep_entries)."""
+        keep = self.settings.archive.keep_entries
+        if keep is None:
+            return 0
+        pruned = await asyncio.to_thread(self.archive.prune, now - keep)
+        log.info("archive pruned", extra=fields(entries=pruned, older_than=str(keep)))
+        return pruned
+
+    async def apply(self, settings: Settings) -> None:
+        """Switch to a new, already validated config without dropping work in flight.
+
+        Rules and feeds switch at once; channels are rebuilt between two deliveries, so an
+        alert being sent finishes on the channel it started on. The archive URL and the
+        fetch options need a restart (logged).
+        """
+        if settings.archive.url != self.settings.archive.url:
+            log.warning("archive url changed: restart the service to use it")
+        if settings.fetch != self.settings.fetch:
+            log.warning("fetch options changed: restart the service to use them")
+        self.pipeline.ruleset = settings.ruleset
+        self.pipeline.rule_channels = {r.name: tuple(r.channels) for r in settings.rules}
+        self.feeds = feed_jobs(settings)
+        async with self._delivering:
+            old = self.channels
+            self.channels = {name: build_channel(name, spec) for name, spec in settings.channels.items()}
+            self.policies = {name: retry_policy(settings, name) for name in settings.channels}
+            self.settings = settings
+        for channel in old.values():
+            await channel.aclose()
 
 
 def feed_jobs(settings: Settings) -> list[FeedJob]:
@@ -172,23 +211,28 @@ async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIter
         if workers:
             pool = ExtractorPool()
             stack.callback(pool.close)
-        channels: dict[str, Channel] = {}
-        for name, spec in settings.channels.items():
-            channels[name] = build_channel(name, spec)
-            stack.push_async_callback(channels[name].aclose)
+        metrics = Metrics()
+        metrics.watch_outbox(archive.outbox_counts)
         pipeline = Pipeline(
             archive=archive,
             fetcher=fetcher,
             ruleset=settings.ruleset,
             rule_channels={rule.name: tuple(rule.channels) for rule in settings.rules},
             pool=pool,
+            metrics=metrics,
         )
-        yield Runtime(
+        runtime = Runtime(
             settings=settings,
             archive=archive,
             fetcher=fetcher,
             pipeline=pipeline,
-            channels=channels,
+            channels={name: build_channel(name, spec) for name, spec in settings.channels.items()},
             policies={name: retry_policy(settings, name) for name in settings.channels},
             feeds=feed_jobs(settings),
+            metrics=metrics,
         )
+        try:
+            yield runtime
+        finally:
+            for channel in runtime.channels.values():
+                await channel.aclose()

@@ -31,8 +31,7 @@ def check(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from monitor.daemon import Service  # noqa: PLC0415 - APScheduler only when serving
 
-    settings = load_settings(config_file(args))
-    return asyncio.run(Service(settings).run())
+    return asyncio.run(Service(config_file(args)).run())
 
 
 def once(args: argparse.Namespace) -> int:
