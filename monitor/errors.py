@@ -71,6 +71,7 @@ class FeedError(MonitorError):
 
 # The kinds a FetchError can have; `news-monitor feeds` shows them.
 FETCH_ERROR_KINDS = (
+    "bad-url",
     "dns",
     "connect",
     "tls",

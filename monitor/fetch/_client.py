@@ -1,0 +1,337 @@
+"""The fetch stage: one pooled httpx client with limits, conditional GET and checked redirects.
+
+Imports only `models`, `errors` and the project's USER_AGENT. Each redirect hop is followed
+here so the guard, the redirect limit and the permanent-move bookkeeping see every hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+
+import httpcore
+import httpx
+
+from monitor import USER_AGENT
+from monitor.errors import FetchError
+from monitor.fetch._decode import ACCEPT_ENCODING, BoundedBody, content_coding
+from monitor.fetch._errors import parse_retry_after, translate_errors
+from monitor.fetch._guard import (
+    AddressPolicy,
+    GuardedBackend,
+    Resolver,
+    is_blocked_address,
+    resolve_host,
+)
+from monitor.models import Fetched
+
+FEED_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json,"
+    " application/xml;q=0.9, text/xml;q=0.8, application/json;q=0.5, */*;q=0.1"
+)
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+_PERMANENT = frozenset({301, 308})
+_TEMPORARY = frozenset({302, 303, 307})
+_RETRY_HINTED = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOptions:
+    """Limits and manners of every fetch; `allow_private` turns the address guard off."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    total_timeout: float = 60.0  # over all hops, body included; waiting for a slot excluded
+    max_feed_bytes: int = 10 * 2**20
+    max_page_bytes: int = 5 * 2**20
+    max_redirects: int = 5
+    per_host: int = 2
+    global_limit: int = 64
+    allow_private: bool = False
+    user_agent: str = USER_AGENT
+    http2: bool = True
+
+
+class _Slots:
+    """At most `per_host` exchanges with one host and `total` overall; idle hosts are dropped."""
+
+    def __init__(self, per_host: int, total: int) -> None:
+        self._per_host = per_host
+        self._total = asyncio.Semaphore(total)
+        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, host: str) -> AsyncIterator[None]:
+        semaphore, users = self._hosts.get(host, (asyncio.Semaphore(self._per_host), 0))
+        self._hosts[host] = (semaphore, users + 1)
+        try:
+            async with semaphore, self._total:  # the host first: a queued host holds no global slot
+                yield
+        finally:
+            semaphore, users = self._hosts[host]
+            if users == 1:
+                del self._hosts[host]
+            else:
+                self._hosts[host] = (semaphore, users - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One hop's outcome: a redirect target or a final response."""
+
+    status: int
+    headers: dict[str, str]
+    location: httpx.URL | None = None
+    body: bytes = b""
+
+
+def _checked_url(url: httpx.URL | str, subject: str) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else url
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"invalid URL {url!r}", kind="bad-url", subject=subject) from exc
+    if parsed.scheme not in {"http", "https"}:
+        raise FetchError(
+            f"only http and https are fetched, not {parsed.scheme or 'a relative URL'!r}",
+            kind="blocked-address",
+            subject=subject,
+        )
+    if not parsed.host:
+        raise FetchError(f"no host in {str(parsed)!r}", kind="bad-url", subject=subject)
+    return parsed.copy_with(fragment=None)
+
+
+def _make_client(
+    options: FetchOptions,
+    backend: GuardedBackend,
+    ssl_context: ssl.SSLContext,
+) -> httpx.AsyncClient:
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, http2=options.http2, trust_env=False)
+    # httpx 0.28 takes no network backend, so its pool is rebuilt around ours (encode/httpx#3749).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=ssl_context,
+        max_connections=options.global_limit,
+        max_keepalive_connections=options.global_limit,
+        keepalive_expiry=15.0,
+        http1=True,
+        http2=options.http2,
+        network_backend=backend,
+    )
+    timeout = httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=options.total_timeout,
+    )
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,  # a proxy from the environment would bypass the address guard
+        headers={"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+    )
+
+
+class Fetcher:
+    """Fetches feeds and pages through shared keep-alive connections; an async context manager.
+
+    `resolver` maps a host name to addresses (default: getaddrinfo); `is_blocked` judges an
+    address when the guard is on; `ssl_context` replaces the default trust store.
+    """
+
+    def __init__(
+        self,
+        options: FetchOptions | None = None,
+        *,
+        resolver: Resolver | None = None,
+        is_blocked: AddressPolicy = is_blocked_address,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.options = options or FetchOptions()
+        context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        resolve = resolver or resolve_host
+        # One client per guard setting, since the guard lives in the connection pool.
+        self._clients = {
+            allow: _make_client(
+                self.options,
+                GuardedBackend(resolve, guard=not allow, is_blocked=is_blocked),
+                context,
+            )
+            for allow in (False, True)
+        }
+        self._slots = _Slots(self.options.per_host, self.options.global_limit)
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        for client in self._clients.values():
+            await client.aclose()
+
+    async def fetch_page(self, url: str, *, allow_private: bool | None = None) -> Fetched:
+        """Fetch an article page: HTML accepted, `max_page_bytes` at most, no validators."""
+        return await self.fetch(
+            url,
+            max_bytes=self.options.max_page_bytes,
+            allow_private=allow_private,
+            accept=PAGE_ACCEPT,
+        )
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        max_bytes: int | None = None,
+        allow_private: bool | None = None,
+        accept: str = FEED_ACCEPT,
+    ) -> Fetched:
+        """GET `url`, following redirects; 200 and 304 return, anything else raises FetchError."""
+        limit = self.options.max_feed_bytes if max_bytes is None else max_bytes
+        allow = self.options.allow_private if allow_private is None else allow_private
+        client = self._clients[allow]
+        headers = {"Accept": accept}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        current = _checked_url(url, url)
+        seen = {str(current)}
+        permanent = True
+        remaining = self.options.total_timeout
+        loop = asyncio.get_running_loop()
+        for hops in range(self.options.max_redirects + 1):
+            with translate_errors(url):
+                async with self._slots.hold(current.host):
+                    started = loop.time()
+                    async with asyncio.timeout(max(remaining, 0.0)):
+                        answer = await self._exchange(client, current, headers, limit, url)
+                    remaining -= loop.time() - started
+            if answer.location is None:
+                return self._result(
+                    url,
+                    final=current,
+                    answer=answer,
+                    etag=etag,
+                    last_modified=last_modified,
+                    permanent=permanent,
+                    hops=hops,
+                )
+            permanent = permanent and answer.status in _PERMANENT
+            current = _checked_url(answer.location, url)
+            if str(current) in seen:
+                raise FetchError(f"redirect loop back to {current}", kind="redirect", subject=url)
+            seen.add(str(current))
+        raise FetchError(
+            f"more than {self.options.max_redirects} redirects", kind="redirect", subject=url
+        )
+
+    @staticmethod
+    def _result(
+        url: str,
+        *,
+        final: httpx.URL,
+        answer: _Answer,
+        etag: str | None,
+        last_modified: str | None,
+        permanent: bool,
+        hops: int,
+    ) -> Fetched:
+        if answer.status == 304:  # validators may be omitted on 304: keep the ones we hold
+            etag = answer.headers.get("etag", etag)
+            last_modified = answer.headers.get("last-modified", last_modified)
+        else:
+            etag = answer.headers.get("etag")
+            last_modified = answer.headers.get("last-modified")
+        return Fetched(
+            url=url,
+            final_url=str(final),
+            status=answer.status,
+            body=answer.body,
+            headers=answer.headers,
+            etag=etag,
+            last_modified=last_modified,
+            permanent_url=str(final) if permanent and hops > 0 else None,
+        )
+
+    async def _exchange(
+        self,
+        client: httpx.AsyncClient,
+        url: httpx.URL,
+        headers: dict[str, str],
+        limit: int,
+        subject: str,
+    ) -> _Answer:
+        request = client.build_request("GET", url, headers=headers)
+        response = await client.send(request, stream=True)
+        try:
+            status = response.status_code
+            answer_headers = dict(response.headers.items())
+            if status in _PERMANENT or status in _TEMPORARY:
+                location = response.headers.get("location")
+                if not location:
+                    raise FetchError(
+                        f"HTTP {status} without a Location",
+                        kind="http-status",
+                        subject=subject,
+                        status=status,
+                    )
+                try:
+                    target = url.join(location.strip())
+                except httpx.InvalidURL as exc:
+                    raise FetchError(
+                        f"bad redirect target {location!r}", kind="redirect", subject=subject
+                    ) from exc
+                return _Answer(status, answer_headers, location=target)
+            if status == 304:
+                return _Answer(status, answer_headers)
+            if status != 200:
+                raise _status_error(response, subject)
+            return _Answer(status, answer_headers, body=await _read(response, limit, subject))
+        finally:
+            await response.aclose()
+
+
+def _status_error(response: httpx.Response, subject: str) -> FetchError:
+    status = response.status_code
+    retry_after = None
+    hint = response.headers.get("retry-after")
+    if status in _RETRY_HINTED and hint:
+        retry_after = parse_retry_after(hint, datetime.now(UTC))
+    reason = response.reason_phrase or "error"
+    return FetchError(
+        f"HTTP {status} {reason}",
+        kind="http-status",
+        subject=subject,
+        status=status,
+        retry_after=retry_after,
+    )
+
+
+async def _read(response: httpx.Response, limit: int, subject: str) -> bytes:
+    """The body, decoded and bounded while it streams in."""
+    coding = content_coding(response.headers.get_list("content-encoding"), subject=subject)
+    length = response.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise FetchError(
+            f"body of {length} bytes is larger than {limit}", kind="too-big", subject=subject
+        )
+    body = BoundedBody(coding, limit, subject=subject)
+    async for chunk in response.aiter_raw():
+        body.feed(chunk)
+    return body.finish()
