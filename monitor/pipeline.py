@@ -23,7 +23,14 @@ from monitor.logs import fields
 from monitor.metrics import Metrics
 from monitor.models import Article, Document, Entry, FeedState, ParsedFeed, ProcessedEntry
 from monitor.query import RuleSet
-from monitor.schedule import Hints, next_poll_at
+from monitor.schedule import (
+    AUTO_CEILING,
+    AUTO_DEFAULT,
+    Hints,
+    adaptive_interval,
+    hints_for,
+    next_poll_at,
+)
 from monitor.workers import ExtractorPool
 
 log = logging.getLogger(__name__)
@@ -119,17 +126,21 @@ class Pipeline:
                 )
                 polled = replace(polled, current_url=fetched.permanent_url)
             if fetched.not_modified:
-                return await self._finish_unchanged(feed, polled, now, "not-modified")
+                hints = hints_for(fetched.headers, None, now)
+                return await self._finish_unchanged(feed, polled, now, "not-modified", hints)
             body_hash = hashlib.sha256(fetched.body).hexdigest()
             if body_hash == state.body_hash:
-                return await self._finish_unchanged(feed, polled, now, "unchanged")
+                hints = hints_for(fetched.headers, None, now)
+                return await self._finish_unchanged(feed, polled, now, "unchanged", hints)
             polled = replace(
                 polled,
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
                 body_hash=body_hash,
             )
-            parsed = await self._parse(feed, fetched.body, fetched.content_type, fetched.final_url, now)
+            parsed = await self._parse(
+                feed, fetched.body, fetched.content_type, fetched.final_url, now
+            )
         except FeedError as exc:
             return await self._finish_error(feed, state, exc, now)
 
@@ -143,14 +154,14 @@ class Pipeline:
             part for part in (feed.name, parsed.title, urlsplit(feed.url).hostname) if part
         )
         processed = await asyncio.gather(*(self.process(e, feed, feed_label) for e in new))
-        ttl = timedelta(minutes=parsed.ttl_minutes) if parsed.ttl_minutes else None
+        interval = feed.interval or adaptive_interval(e.published for e in parsed.entries)
         final = replace(
             polled,
             error_count=0,
             last_error=None,
             last_error_kind=None,
             last_new_entry_at=now if new else polled.last_new_entry_at,
-            next_poll_at=self._next(feed, now, 0, Hints(ttl=ttl)),
+            next_poll_at=self._next(interval, now, 0, hints_for(fetched.headers, parsed, now)),
         )
         record = await asyncio.to_thread(self.archive.record_poll, final, processed, now)
         result = PollResult(
@@ -197,7 +208,10 @@ class Pipeline:
             log.info(
                 "rule matched",
                 extra=fields(
-                    rule=match.rule, feed=feed.name, entry=entry.entry_id, terms=",".join(match.matched)
+                    rule=match.rule,
+                    feed=feed.name,
+                    entry=entry.entry_id,
+                    terms=",".join(match.matched),
                 ),
             )
         return ProcessedEntry(
@@ -223,7 +237,9 @@ class Pipeline:
         except (FetchError, ExtractError) as exc:
             log.warning(
                 "article unavailable, matching the feed's summary instead",
-                extra=fields(feed=feed.name, entry=entry.entry_id, url=entry.link, problem=str(exc)),
+                extra=fields(
+                    feed=feed.name, entry=entry.entry_id, url=entry.link, problem=str(exc)
+                ),
             )
             return None
         finally:
@@ -237,17 +253,19 @@ class Pipeline:
             return await self.pool.parse(body, **kwargs)
         from monitor.parse import parse_feed  # noqa: PLC0415 - small bodies parse inline
 
-        return parse_feed(body, feed_url=url, feed_name=feed.name, now=now, content_type=content_type)
+        return parse_feed(
+            body, feed_url=url, feed_name=feed.name, now=now, content_type=content_type
+        )
 
     async def _finish_unchanged(
-        self, feed: FeedJob, state: FeedState, now: datetime, outcome: str
+        self, feed: FeedJob, state: FeedState, now: datetime, outcome: str, hints: Hints
     ) -> PollResult:
         state = replace(
             state,
             error_count=0,
             last_error=None,
             last_error_kind=None,
-            next_poll_at=self._next(feed, now, 0, Hints()),
+            next_poll_at=self._next(self._interval(feed, state), now, 0, hints),
         )
         await asyncio.to_thread(self.archive.save_feed_state, state)
         log.info("feed polled", extra=fields(feed=feed.name, outcome=outcome))
@@ -271,12 +289,14 @@ class Pipeline:
             last_error_kind=kind,
             last_error_at=now,
             disabled=state.disabled or gone,
-            next_poll_at=self._next(feed, now, errors, hints),
+            next_poll_at=self._next(self._interval(feed, state), now, errors, hints),
         )
         await asyncio.to_thread(self.archive.save_feed_state, state)
         log.error(
             "feed failed",
-            extra=fields(feed=feed.name, url=feed.url, kind=kind, errors=errors, problem=exc.message),
+            extra=fields(
+                feed=feed.name, url=feed.url, kind=kind, errors=errors, problem=exc.message
+            ),
         )
         if gone:
             log.warning("feed is gone (410); polling stopped", extra=fields(feed=feed.name))
@@ -284,7 +304,18 @@ class Pipeline:
             feed.name, "error", error=exc.message, error_kind=kind, next_poll_at=state.next_poll_at
         )
 
-    def _next(self, feed: FeedJob, now: datetime, errors: int, hints: Hints) -> datetime:
-        return next_poll_at(
-            now, feed.interval or DEFAULT_INTERVAL, error_count=errors, hints=hints, rng=self.rng
-        )
+    @staticmethod
+    def _interval(feed: FeedJob, state: FeedState) -> timedelta:
+        """The configured interval; for "auto", the one chosen at the last full read."""
+        if feed.interval is not None:
+            return feed.interval
+        if (
+            state.next_poll_at
+            and state.last_polled_at
+            and state.next_poll_at > state.last_polled_at
+        ):
+            return min(state.next_poll_at - state.last_polled_at, AUTO_CEILING)
+        return AUTO_DEFAULT
+
+    def _next(self, interval: timedelta, now: datetime, errors: int, hints: Hints) -> datetime:
+        return next_poll_at(now, interval, error_count=errors, hints=hints, rng=self.rng)
