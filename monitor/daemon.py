@@ -100,7 +100,9 @@ class Service:
     def stop(self) -> None:
         self._stop.set()
 
-    async def _shutdown(self, scheduler: AsyncIOScheduler, helpers: list[asyncio.Task[Any]]) -> None:
+    async def _shutdown(
+        self, scheduler: AsyncIOScheduler, helpers: list[asyncio.Task[Any]]
+    ) -> None:
         self.notifier.stopping()
         log.info("stopping", extra=fields(inflight=len(self._inflight)))
         scheduler.shutdown(wait=False)
@@ -131,7 +133,8 @@ class Service:
 
     async def _schedule_feeds(self, feeds: list[FeedJob], *, first_run: bool) -> None:
         """Make the scheduler's feed jobs match `feeds`: add, reschedule or remove."""
-        assert self._scheduler is not None and self._runtime is not None
+        assert self._scheduler is not None
+        assert self._runtime is not None
         states = {s.url: s for s in await asyncio.to_thread(self._runtime.archive.feed_states)}
         now = self.clock()
         wanted = {f"feed:{feed.url}": feed for feed in feeds}
@@ -198,9 +201,13 @@ class Service:
         assert self._runtime is not None
         result = await self._runtime.pipeline.poll(feed, now=self.clock())
         job = self._scheduler.get_job(f"feed:{feed.url}") if self._scheduler else None
-        if job is not None and result.next_poll_at is not None:
-            if job.next_run_time is None or result.next_poll_at > job.next_run_time:
-                job.modify(next_run_time=result.next_poll_at)  # backoff or a server's hint
+        later = result.next_poll_at
+        if (
+            job is not None
+            and later is not None
+            and (job.next_run_time is None or later > job.next_run_time)
+        ):
+            job.modify(next_run_time=later)  # backoff or a server's hint
         if result.new_alerts:
             await self._deliver()
 

@@ -57,7 +57,8 @@ def atom_feed(title: str, self_url: str, rows: list[Any], now: datetime) -> byte
         sub(entry, "category", term=row.rule)
         sub(sub(entry, "author"), "name", row.feed)
         sub(entry, "summary", f"matched: {', '.join(row.matched)}. {row.snippet}")
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8")
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return body
 
 
 class StatusServer:
@@ -70,7 +71,9 @@ class StatusServer:
 
     @classmethod
     @asynccontextmanager
-    async def maybe(cls, listen: str | None, runtime: Runtime) -> AsyncIterator[StatusServer | None]:
+    async def maybe(
+        cls, listen: str | None, runtime: Runtime
+    ) -> AsyncIterator[StatusServer | None]:
         """Serve on `listen` ("host:port") if set; yield None otherwise."""
         if not listen:
             yield None
@@ -105,20 +108,29 @@ class StatusServer:
         finally:
             writer.close()
 
+    async def _health(self) -> tuple[int, str, bytes]:
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(self.runtime.archive.outbox_counts), HEALTH_TIMEOUT
+            )
+        except Exception as exc:
+            return 503, "text/plain", f"archive unavailable: {exc}\n".encode()
+        return 200, "text/plain", b"ok\n"
+
     async def _route(self, path: str) -> tuple[int, str, bytes]:
         archive = self.runtime.archive
         if path == "/healthz":
-            try:
-                await asyncio.wait_for(asyncio.to_thread(archive.outbox_counts), HEALTH_TIMEOUT)
-            except Exception as exc:  # noqa: BLE001 - any failure means unhealthy
-                return 503, "text/plain", f"archive unavailable: {exc}\n".encode()
-            return 200, "text/plain", b"ok\n"
+            return await self._health()
         if path == "/metrics":
             return 200, METRICS_TYPE, await asyncio.to_thread(self.runtime.metrics.render)
         now = datetime.now(UTC)
         if path == "/matches.atom":
             rows = await asyncio.to_thread(archive.matches, limit=FEED_SIZE)
-            return 200, ATOM_TYPE, atom_feed("news-monitor: latest matches", self.url + path, rows, now)
+            return (
+                200,
+                ATOM_TYPE,
+                atom_feed("news-monitor: latest matches", self.url + path, rows, now),
+            )
         if path.startswith("/rules/") and path.endswith(".atom"):
             rule = path[len("/rules/") : -len(".atom")]
             if rule not in {r.name for r in self.runtime.settings.rules}:

@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from monitor import USER_AGENT
 from monitor.alerts import (
     AppriseChannel,
     AppriseOptions,
@@ -109,7 +110,9 @@ class Runtime:
         self.feeds = feed_jobs(settings)
         async with self._delivering:
             old = self.channels
-            self.channels = {name: build_channel(name, spec) for name, spec in settings.channels.items()}
+            self.channels = {
+                name: build_channel(name, spec) for name, spec in settings.channels.items()
+            }
             self.policies = {name: retry_policy(settings, name) for name in settings.channels}
             self.settings = settings
         for channel in old.values():
@@ -133,7 +136,6 @@ def feed_jobs(settings: Settings) -> list[FeedJob]:
 
 def fetch_options(settings: Settings) -> FetchOptions:
     fetch = settings.fetch
-    extra = {"user_agent": fetch.user_agent} if fetch.user_agent else {}
     return FetchOptions(
         connect_timeout=fetch.connect_timeout.total_seconds(),
         read_timeout=fetch.read_timeout.total_seconds(),
@@ -144,7 +146,7 @@ def fetch_options(settings: Settings) -> FetchOptions:
         per_host=fetch.per_host,
         global_limit=fetch.global_limit,
         allow_private=fetch.allow_private,
-        **extra,
+        user_agent=fetch.user_agent or USER_AGENT,
     )
 
 

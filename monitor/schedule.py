@@ -6,6 +6,7 @@ jitter. Hints only ever slow us down (never below the configured interval), boun
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,7 +83,7 @@ def adaptive_interval(published: Iterable[datetime | None]) -> timedelta:
     times = sorted(t for t in published if t is not None)[-20:]
     if len(times) < 2:
         return AUTO_DEFAULT
-    gaps = sorted((b - a for a, b in zip(times, times[1:], strict=False)), reverse=False)
+    gaps = sorted((b - a for a, b in itertools.pairwise(times)), reverse=False)
     typical = gaps[len(gaps) // 2]
     return min(max(typical / 2, AUTO_FLOOR), AUTO_CEILING)
 
@@ -106,7 +107,7 @@ def next_poll_at(
     if hints.retry_after is not None:
         delay = max(delay, min(hints.retry_after, MAX_BACKOFF))
     spread = delay.total_seconds() * JITTER
-    jitter = (rng or random).uniform(-spread, spread)  # noqa: S311 - jitter, not crypto
+    jitter = (rng or random).uniform(-spread, spread)
     return _skip(now + delay + timedelta(seconds=jitter), hints)
 
 

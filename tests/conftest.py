@@ -18,9 +18,7 @@ from monitor.demo.site import serve_site
 
 DATA = Path(__file__).parent / "data"
 SITE = DATA / "site"
-PG_URL = os.environ.get(
-    "NEWS_MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+PG_URL = os.environ.get("NEWS_MONITOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +34,7 @@ def _pg_reachable() -> str | None:
         with engine.connect() as conn:
             conn.execute(sa.text("select 1"))
         engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable" here
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 

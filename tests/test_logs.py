@@ -23,11 +23,13 @@ def test_key_value_line_quotes_what_needs_it() -> None:
 
 def test_timestamps_unless_journald() -> None:
     line = KeyValueFormatter(timestamps=True).format(_record(feed="w"))
-    assert line[:4].isdigit() and line.split(" ", 1)[0].endswith("Z")
+    assert line[:4].isdigit()
+    assert line.split(" ", 1)[0].endswith("Z")
 
 
 def test_json_line() -> None:
     data = json.loads(JsonFormatter().format(_record(feed="world", errors=3)))
     assert data["event"] == "feed failed"
     assert data["level"] == "warning"
-    assert data["feed"] == "world" and data["errors"] == 3
+    assert data["feed"] == "world"
+    assert data["errors"] == 3

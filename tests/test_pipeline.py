@@ -84,11 +84,15 @@ def _config(tmp_path: Path, origin: str, archive_url: str, smtp_port: int, hook:
     for name, path in FEEDS.items():
         parts.append(f'[[feeds]]\nname = "{name}"\nurl = "{origin}/{path}"\n')
     for name, (query, _) in TABLE.items():
-        parts.append(f"[[rules]]\nname = \"{name}\"\nquery = '{query}'\nchannels = [\"desk\", \"mail\"]\n")
-    parts.append(f'[channels.desk]\ntype = "webhook"\nurl = "{hook}"\nsecret = "${{HOOK_SECRET}}"\n')
+        parts.append(
+            f'[[rules]]\nname = "{name}"\nquery = \'{query}\'\nchannels = ["desk", "mail"]\n'
+        )
     parts.append(
-        "[channels.mail]\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\n"
-        f"smtp_port = {smtp_port}\nsecurity = \"none\"\nfrom = \"monitor@example.org\"\n"
+        f'[channels.desk]\ntype = "webhook"\nurl = "{hook}"\nsecret = "${{HOOK_SECRET}}"\n'
+    )
+    parts.append(
+        '[channels.mail]\ntype = "email"\nsmtp_host = "127.0.0.1"\n'
+        f'smtp_port = {smtp_port}\nsecurity = "none"\nfrom = "monitor@example.org"\n'
         'to = ["desk@example.org"]\n'
     )
     path = tmp_path / "monitor.toml"
@@ -97,7 +101,7 @@ def _config(tmp_path: Path, origin: str, archive_url: str, smtp_port: int, hook:
 
 
 def _page(url: str) -> str:
-    return url.split("?")[0].rsplit("/", 1)[-1]
+    return url.split("?", maxsplit=1)[0].rsplit("/", 1)[-1]
 
 
 def test_fixture_table_end_to_end(
@@ -150,10 +154,14 @@ def test_fixture_table_end_to_end(
 
     # The broken feeds each fail (or warn) clearly; the good ones were processed.
     outcome = {r.feed: r for r in first}
-    assert outcome["world"].outcome == "ok" and outcome["world"].entries == 4
-    assert outcome["wire"].outcome == "ok" and outcome["wire"].entries == 2
-    assert outcome["broken"].outcome == "ok" and outcome["broken"].warning
-    assert outcome["empty"].outcome == "error" and "empty" in (outcome["empty"].error or "")
+    assert outcome["world"].outcome == "ok"
+    assert outcome["world"].entries == 4
+    assert outcome["wire"].outcome == "ok"
+    assert outcome["wire"].entries == 2
+    assert outcome["broken"].outcome == "ok"
+    assert outcome["broken"].warning
+    assert outcome["empty"].outcome == "error"
+    assert "empty" in (outcome["empty"].error or "")
     assert outcome["not-a-feed"].outcome == "error"
     for feed in BROKEN:
         problems = [

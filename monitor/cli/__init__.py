@@ -33,7 +33,9 @@ def _parser() -> argparse.ArgumentParser:
         help="config file (default: $NEWS_MONITOR_CONFIG, then /etc/news-monitor/monitor.toml)",
     )
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("check", help="validate the config and its rules; exit 2 listing each problem")

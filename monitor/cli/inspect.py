@@ -51,9 +51,13 @@ def parse(args: argparse.Namespace) -> int:
     if feed.warning:
         print(f"warning: {feed.warning}", file=sys.stderr)
     if args.json:
-        print_json({"title": feed.title, "warning": feed.warning, "entries": [
-            asdict(entry) for entry in feed.entries
-        ]})
+        print_json(
+            {
+                "title": feed.title,
+                "warning": feed.warning,
+                "entries": [asdict(entry) for entry in feed.entries],
+            }
+        )
         return 0
     print(f"{feed.title} ({len(feed.entries)} entries)")
     for entry in feed.entries:
@@ -121,13 +125,15 @@ def test_rule(args: argparse.Namespace) -> int:
         matches = ruleset.match(doc)
         fired += bool(matches)
         if args.json:
-            print_json({
-                "source": label,
-                "match": bool(matches),
-                "matched": list(matches[0].matched) if matches else [],
-                "hits": [asdict(h) for h in matches[0].hits] if matches else [],
-                "snippet": matches[0].snippet if matches else "",
-            })
+            print_json(
+                {
+                    "source": label,
+                    "match": bool(matches),
+                    "matched": list(matches[0].matched) if matches else [],
+                    "hits": [asdict(h) for h in matches[0].hits] if matches else [],
+                    "snippet": matches[0].snippet if matches else "",
+                }
+            )
         elif matches:
             print(f"match: {label}")
             print(f"  matched: {', '.join(f'{h.term} ({h.field})' for h in matches[0].hits)}")
@@ -145,13 +151,18 @@ def _documents(args: argparse.Namespace) -> list[tuple[str, Document]]:
     if args.file is not None or args.url is not None:
         source = str(args.file) if args.file is not None else args.url
         article = _article(source)
-        return [(source, Document(
-            title=article.title,
-            text=article.text,
-            author=article.author or "",
-            url=article.url or "",
-            lang=article.language or "",
-        ))]
+        return [
+            (
+                source,
+                Document(
+                    title=article.title,
+                    text=article.text,
+                    author=article.author or "",
+                    url=article.url or "",
+                    lang=article.language or "",
+                ),
+            )
+        ]
     return _archived(args)
 
 

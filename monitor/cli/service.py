@@ -47,19 +47,31 @@ def once(args: argparse.Namespace) -> int:
         failed = [r for r in results if r.outcome == "error"]
         for result in results:
             if args.json:
-                print_json({"feed": result.feed, "outcome": result.outcome,
-                            "entries": result.entries, "new_entries": result.new_entries,
-                            "new_matches": result.new_matches, "new_alerts": result.new_alerts,
-                            "error": result.error, "error_kind": result.error_kind,
-                            "warning": result.warning})
+                print_json(
+                    {
+                        "feed": result.feed,
+                        "outcome": result.outcome,
+                        "entries": result.entries,
+                        "new_entries": result.new_entries,
+                        "new_matches": result.new_matches,
+                        "new_alerts": result.new_alerts,
+                        "error": result.error,
+                        "error_kind": result.error_kind,
+                        "warning": result.warning,
+                    }
+                )
             elif result.outcome == "error":
                 print(f"{result.feed}: error ({result.error_kind}): {result.error}")
             else:
-                print(f"{result.feed}: {result.outcome}, {result.new_entries} new entries, "
-                      f"{result.new_matches} matches, {result.new_alerts} alerts")
+                print(
+                    f"{result.feed}: {result.outcome}, {result.new_entries} new entries, "
+                    f"{result.new_matches} matches, {result.new_alerts} alerts"
+                )
         if not args.json:
-            print(f"{len(results)} feeds polled, {len(failed)} failed; "
-                  f"alerts: {report.sent} sent, {report.retried} to retry, {report.failed} failed")
+            print(
+                f"{len(results)} feeds polled, {len(failed)} failed; "
+                f"alerts: {report.sent} sent, {report.retried} to retry, {report.failed} failed"
+            )
         return 0
 
     return asyncio.run(cycle())

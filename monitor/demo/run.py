@@ -44,7 +44,13 @@ def demo_config(origin: str, hook_url: str, archive: Path) -> str:
         "",
     ]
     for name, path in FEEDS.items():
-        lines += ["[[feeds]]", f'name = "{name}"', f'url = "{origin}/{path}"', 'interval = "5m"', ""]
+        lines += [
+            "[[feeds]]",
+            f'name = "{name}"',
+            f'url = "{origin}/{path}"',
+            'interval = "5m"',
+            "",
+        ]
     for name, query in RULES.items():
         lines += ["[[rules]]", f'name = "{name}"', f"query = '{query}'", 'channels = ["desk"]', ""]
     lines += ["[channels.desk]", 'type = "webhook"', f'url = "{hook_url}"', 'secret = "demo"']

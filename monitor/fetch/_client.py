@@ -19,6 +19,7 @@ import httpx
 
 from monitor import USER_AGENT
 from monitor.errors import FetchError
+from monitor.fetch._aiohttp import GuardedAiohttpTransport
 from monitor.fetch._decode import ACCEPT_ENCODING, BoundedBody, content_coding
 from monitor.fetch._errors import parse_retry_after, translate_errors
 from monitor.fetch._guard import (
@@ -38,6 +39,10 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 _PERMANENT = frozenset({301, 308})
 _TEMPORARY = frozenset({302, 303, 307})
 _RETRY_HINTED = frozenset({429, 503})
+KEEPALIVE_EXPIRY = 15.0  # seconds an idle connection stays pooled
+# aiohttp's C parser: about a tenth of httpcore's CPU per request (bench/poll.py measures both).
+DEFAULT_TRANSPORT = "aiohttp"
+TRANSPORTS = ("aiohttp", "httpcore")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,8 @@ class FetchOptions:
     global_limit: int = 64
     allow_private: bool = False
     user_agent: str = USER_AGENT
-    http2: bool = True
+    http2: bool = True  # honoured by the "httpcore" transport only
+    transport: str | None = None  # "aiohttp" or "httpcore"; None: DEFAULT_TRANSPORT
 
 
 class _Slots:
@@ -106,35 +112,39 @@ def _checked_url(url: httpx.URL | str, subject: str) -> httpx.URL:
     return parsed.copy_with(fragment=None)
 
 
-def _make_client(
-    options: FetchOptions,
-    backend: GuardedBackend,
-    ssl_context: ssl.SSLContext,
-) -> httpx.AsyncClient:
+def _httpcore_transport(
+    options: FetchOptions, backend: GuardedBackend, ssl_context: ssl.SSLContext
+) -> httpx.AsyncHTTPTransport:
     transport = httpx.AsyncHTTPTransport(verify=ssl_context, http2=options.http2, trust_env=False)
     # httpx 0.28 takes no network backend, so its pool is rebuilt around ours (encode/httpx#3749).
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=ssl_context,
         max_connections=options.global_limit,
         max_keepalive_connections=options.global_limit,
-        keepalive_expiry=15.0,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
         http1=True,
         http2=options.http2,
         network_backend=backend,
     )
-    timeout = httpx.Timeout(
-        connect=options.connect_timeout,
-        read=options.read_timeout,
-        write=options.read_timeout,
-        pool=options.total_timeout,
-    )
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=timeout,
-        follow_redirects=False,
-        trust_env=False,  # a proxy from the environment would bypass the address guard
-        headers={"User-Agent": options.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
-    )
+    return transport
+
+
+def _make_transport(
+    options: FetchOptions,
+    backend: GuardedBackend,
+    ssl_context: ssl.SSLContext,
+) -> httpx.AsyncBaseTransport:
+    kind = options.transport or DEFAULT_TRANSPORT
+    if kind == "aiohttp":
+        return GuardedAiohttpTransport(
+            backend,
+            ssl_context=ssl_context,
+            max_connections=options.global_limit,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+    if kind == "httpcore":
+        return _httpcore_transport(options, backend, ssl_context)
+    raise ValueError(f"unknown fetch transport {kind!r}: use 'aiohttp' or 'httpcore'")
 
 
 class Fetcher:
@@ -155,9 +165,12 @@ class Fetcher:
         self.options = options or FetchOptions()
         context = ssl_context or httpx.create_ssl_context(trust_env=False)
         resolve = resolver or resolve_host
-        # One client per guard setting, since the guard lives in the connection pool.
-        self._clients = {
-            allow: _make_client(
+        # One transport per guard setting, since the guard lives in the connection pool.
+        # Requests go straight to the transport: httpx.AsyncClient's per-request cookie, auth
+        # and redirect machinery would cost more CPU than the exchange itself (fetch follows
+        # redirects, sends no cookies and sets its own headers).
+        self._transports = {
+            allow: _make_transport(
                 self.options,
                 GuardedBackend(resolve, guard=not allow, is_blocked=is_blocked),
                 context,
@@ -165,6 +178,16 @@ class Fetcher:
             for allow in (False, True)
         }
         self._slots = _Slots(self.options.per_host, self.options.global_limit)
+        self._base_headers = {
+            "User-Agent": self.options.user_agent,
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
+        self._timeout = {
+            "connect": self.options.connect_timeout,
+            "read": self.options.read_timeout,
+            "write": self.options.read_timeout,
+            "pool": self.options.total_timeout,
+        }
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -179,8 +202,8 @@ class Fetcher:
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        for client in self._clients.values():
-            await client.aclose()
+        for transport in self._transports.values():
+            await transport.aclose()
 
     async def fetch_page(self, url: str, *, allow_private: bool | None = None) -> Fetched:
         """Fetch an article page: HTML accepted, `max_page_bytes` at most, no validators."""
@@ -204,8 +227,8 @@ class Fetcher:
         """GET `url`, following redirects; 200 and 304 return, anything else raises FetchError."""
         limit = self.options.max_feed_bytes if max_bytes is None else max_bytes
         allow = self.options.allow_private if allow_private is None else allow_private
-        client = self._clients[allow]
-        headers = {"Accept": accept}
+        transport = self._transports[allow]
+        headers = {**self._base_headers, "Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
         if last_modified:
@@ -220,7 +243,7 @@ class Fetcher:
                 async with self._slots.hold(current.host):
                     started = loop.time()
                     async with asyncio.timeout(max(remaining, 0.0)):
-                        answer = await self._exchange(client, current, headers, limit, url)
+                        answer = await self._exchange(transport, current, headers, limit, url)
                     remaining -= loop.time() - started
             if answer.location is None:
                 return self._result(
@@ -271,14 +294,14 @@ class Fetcher:
 
     async def _exchange(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         url: httpx.URL,
         headers: dict[str, str],
         limit: int,
         subject: str,
     ) -> _Answer:
-        request = client.build_request("GET", url, headers=headers)
-        response = await client.send(request, stream=True)
+        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
+        response = await transport.handle_async_request(request)
         try:
             status = response.status_code
             answer_headers = dict(response.headers.items())

@@ -36,7 +36,7 @@ METADATA_ADDRESSES = frozenset(
 )
 _CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
-_MAX_ADDRESSES = 8  # addresses tried per connection, in resolver order
+MAX_ADDRESSES = 8  # addresses tried per connection, in resolver order
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -104,7 +104,8 @@ async def resolve_host(host: str) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
-def _literal(host: str) -> IPAddress | None:
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL host spells literally (brackets allowed), else None."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -127,8 +128,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._is_blocked = is_blocked
         self._inner = httpcore.AnyIOBackend()
 
-    async def _addresses(self, host: str, timeout: float | None) -> list[IPAddress]:
-        literal = _literal(host)
+    async def addresses(self, host: str, timeout: float | None) -> list[IPAddress]:
+        """Every address of `host` from the resolver (a literal IP is its own answer)."""
+        literal = literal_address(host)
         if literal is not None:
             return [literal]
         try:
@@ -138,7 +140,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
         addresses = []
         for answer in answers:
-            ip = _literal(answer)
+            ip = literal_address(answer)
             if ip is None:
                 raise socket.gaierror(socket.EAI_FAIL, f"resolver gave a non-address {answer!r}")
             addresses.append(ip)
@@ -164,7 +166,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = (await self._addresses(host, timeout))[:_MAX_ADDRESSES]
+        addresses = (await self.addresses(host, timeout))[:MAX_ADDRESSES]
         self.check(host, addresses)
         failure: Exception | None = None
         for ip in addresses:

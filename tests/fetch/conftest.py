@@ -2,7 +2,7 @@
 
 Each test maps paths to scripts; a script writes exactly the bytes it wants (status, headers,
 a dribbled body, a reset). The server records every request and how many were in flight
-per Host, so tests assert what the client sent.
+per Host, so tests assert what the client sent. Every test runs once per fetch transport.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 import trustme
 
 from monitor.fetch import Fetcher, FetchOptions
+from monitor.fetch import _client as fetch_client
 from monitor.models import Fetched
 
 T = TypeVar("T")
@@ -187,6 +188,14 @@ class ScriptedServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(WAIT)
+
+
+@pytest.fixture(autouse=True, params=fetch_client.TRANSPORTS)
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The transport a Fetcher uses when its options name none: each test runs with each."""
+    name: str = request.param
+    monkeypatch.setattr(fetch_client, "DEFAULT_TRANSPORT", name)
+    return name
 
 
 @pytest.fixture

@@ -1,0 +1,175 @@
+"""The Archive: the one object the pipeline, deliverer and CLI hold; one transaction per call.
+
+Thin: each method opens a read or write transaction and calls the module doing the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+
+import sqlalchemy as sa
+
+from monitor.archive import _entries, _feeds, _outbox, _read, _search
+from monitor.archive._engine import make_engine, read, translate_errors, write
+from monitor.archive._records import MatchRow, OutboxRow, PollRecord, StoredEntry
+from monitor.archive._schema import migrate, schema_version
+from monitor.models import Entry, FeedState, PendingAlert, ProcessedEntry
+
+
+class Archive:
+    """Feed state, seen entries, matches and the alert outbox in SQLite or PostgreSQL."""
+
+    entry_page_size = 500  # rows per read transaction in iter_entries
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, schema: str | None = None) -> Archive:
+        """Connect to `url` and create or migrate the schema (`schema`: PostgreSQL schema)."""
+        with translate_errors():
+            engine = make_engine(url, schema=schema)
+        try:
+            migrate(engine, schema=schema)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        with read(self._engine) as conn:
+            return schema_version(conn)
+
+    # feeds
+
+    def feed_state(self, url: str) -> FeedState | None:
+        with read(self._engine) as conn:
+            return _feeds.feed_state(conn, url)
+
+    def feed_states(self) -> list[FeedState]:
+        with read(self._engine) as conn:
+            return _feeds.feed_states(conn)
+
+    def save_feed_state(self, state: FeedState) -> None:
+        with write(self._engine) as conn:
+            _feeds.save_feed_state(conn, state)
+
+    def claim_due_feeds(
+        self, urls: Sequence[str], now: datetime, *, owner: str, lease: timedelta
+    ) -> list[str]:
+        with write(self._engine) as conn:
+            return _feeds.claim_due_feeds(conn, urls, now, owner=owner, lease=lease)
+
+    def release_feed(self, url: str, owner: str) -> None:
+        with write(self._engine) as conn:
+            _feeds.release_feed(conn, url, owner)
+
+    # entries
+
+    def unseen(self, feed_url: str, entries: Sequence[Entry]) -> list[Entry]:
+        with read(self._engine) as conn:
+            return _entries.unseen(conn, feed_url, entries)
+
+    def record_poll(
+        self, state: FeedState, processed: Sequence[ProcessedEntry], now: datetime
+    ) -> PollRecord:
+        """Entries, matches, outbox rows and the feed's state, in one transaction."""
+        with write(self._engine) as conn:
+            return _entries.record_poll(conn, state, processed, now)
+
+    def prune(self, older_than: datetime) -> int:
+        """Clear the text of entries older than `older_than` that matched nothing."""
+        with write(self._engine) as conn:
+            return _entries.prune(conn, older_than)
+
+    # outbox
+
+    def claim_due_alerts(
+        self,
+        now: datetime,
+        *,
+        limit: int = 100,
+        owner: str = "",
+        lease: timedelta = timedelta(minutes=5),
+        channels: Sequence[str] | None = None,
+    ) -> list[PendingAlert]:
+        with write(self._engine) as conn:
+            return _outbox.claim_due_alerts(
+                conn, now, limit=limit, owner=owner, lease=lease, channels=channels
+            )
+
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        with write(self._engine) as conn:
+            _outbox.mark_sent(conn, outbox_id, now)
+
+    def mark_retry(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None:
+        with write(self._engine) as conn:
+            _outbox.mark_retry(conn, outbox_id, next_attempt_at=next_attempt_at, error=error)
+
+    def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None:
+        with write(self._engine) as conn:
+            _outbox.mark_failed(conn, outbox_id, error=error, now=now)
+
+    def requeue_failed(self, *, ids: Sequence[int] | None = None, now: datetime) -> int:
+        with write(self._engine) as conn:
+            return _outbox.requeue_failed(conn, ids=ids, now=now)
+
+    def outbox_counts(self) -> dict[str, int]:
+        with read(self._engine) as conn:
+            return _outbox.outbox_counts(conn)
+
+    def alerts(self, *, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
+        with read(self._engine) as conn:
+            return _outbox.list_alerts(conn, status=status, limit=limit)
+
+    # reading
+
+    def matches(
+        self,
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        limit: int | None = None,
+    ) -> list[MatchRow]:
+        with read(self._engine) as conn:
+            return _read.read_matches(conn, since=since, rule=rule, limit=limit)
+
+    def iter_entries(self, *, since: datetime | None = None) -> Iterator[StoredEntry]:
+        """Every archived entry (published since `since`), oldest first, read in pages."""
+        after = 0
+        while True:
+            with read(self._engine) as conn:
+                page = _read.entry_page(conn, after=after, since=since, size=self.entry_page_size)
+            yield from page
+            if len(page) < self.entry_page_size:
+                return
+            after = page[-1].id
+
+    def search(
+        self,
+        text_query: str,
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        limit: int = 50,
+    ) -> list[MatchRow]:
+        """Matches whose entry holds every word and "phrase" of `text_query`, newest first."""
+        with read(self._engine) as conn:
+            return _search.search(conn, text_query, since=since, rule=rule, limit=limit)

@@ -1,0 +1,218 @@
+"""Seen entries and the poll's one transaction: entries, stories, matches, outbox, feed state.
+
+An entry joins the story of an existing entry with the same canonical URL, else one with the
+same content fingerprint, else starts one. Unique keys make every insert race safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from monitor.archive._engine import insert
+from monitor.archive._feeds import save_feed_state
+from monitor.archive._records import PollRecord
+from monitor.archive._schema import entries, matches, outbox, story_keys
+from monitor.archive._search import index_entry
+from monitor.models import Entry, FeedState, Match, ProcessedEntry
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def alert_key(rule: str, story: str, channel: str) -> str:
+    """The alert id: stable per (rule, story, channel), travels with every retry."""
+    return _digest(rule, story, channel)[:32]
+
+
+def _pairs(rows: Iterable[Any]) -> dict[str, str]:  # rows of two columns
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def unseen(conn: sa.Connection, feed_url: str, batch: Sequence[Entry]) -> list[Entry]:
+    """Entries of `batch` new to this feed, or whose fingerprint changed (one query)."""
+    if not batch:
+        return []
+    ids = list({entry.entry_id for entry in batch})
+    known = _pairs(
+        conn.execute(
+            sa.select(entries.c.entry_id, entries.c.fingerprint).where(
+                entries.c.feed_url == feed_url, entries.c.entry_id.in_(ids)
+            )
+        )
+    )
+    return [entry for entry in batch if known.get(entry.entry_id) != entry.fingerprint]
+
+
+def _story_keys(entry: Entry, content_fingerprint: str) -> list[str]:
+    keys = []  # in order of precedence: the canonical URL decides before the content
+    if entry.canonical_url:
+        keys.append(_digest("url", entry.canonical_url))
+    if content_fingerprint:
+        keys.append(_digest("fp", content_fingerprint))
+    return keys
+
+
+def _lookup(conn: sa.Connection, keys: list[str]) -> dict[str, str]:
+    return _pairs(
+        conn.execute(
+            sa.select(story_keys.c.key, story_keys.c.story).where(story_keys.c.key.in_(keys))
+        )
+    )
+
+
+def _resolve_story(conn: sa.Connection, keys: list[str], story: str | None) -> str:
+    """The entry's story (its own `story` when already archived), registering its keys."""
+    known = _lookup(conn, keys)
+    if story is None:
+        story = next((known[key] for key in keys if key in known), None)
+    fresh = story is None
+    if story is None:
+        story = keys[0]  # deterministic: two writers starting one story pick the same id
+    missing = [key for key in keys if key not in known]
+    if not missing:
+        return story
+    conn.execute(
+        insert(conn, story_keys)
+        .values([{"key": key, "story": story} for key in missing])
+        .on_conflict_do_nothing(index_elements=[story_keys.c.key])
+    )
+    if not fresh:
+        return story
+    # A concurrent writer may have claimed a key first (ON CONFLICT waited for its commit):
+    # its story is the existing one, so this entry joins it.
+    known = _lookup(conn, keys)
+    winner = next((known[key] for key in keys if known.get(key, story) != story), None)
+    if winner is None:
+        return story
+    conn.execute(
+        story_keys.update()
+        .where(story_keys.c.key.in_(missing), story_keys.c.story == story)
+        .values(story=winner)
+    )
+    return winner
+
+
+def _entry_values(
+    feed_url: str, processed: ProcessedEntry, story: str, now: datetime
+) -> dict[str, Any]:
+    entry, article = processed.entry, processed.article
+    return {
+        "feed_url": feed_url,
+        "entry_id": entry.entry_id,
+        "feed_name": entry.feed_name,
+        "canonical_url": entry.canonical_url,
+        "title": entry.title,
+        "link": entry.link,
+        "published": entry.published or now,
+        "summary": entry.summary,
+        "text": processed.text,
+        "author": entry.author or (article.author or "" if article else ""),
+        "lang": (article.language or "") if article else "",
+        "tags": list(entry.tags),
+        "fingerprint": entry.fingerprint,
+        "content_fingerprint": processed.content_fingerprint,
+        "story": story,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }
+
+
+def _upsert_entry(conn: sa.Connection, values: dict[str, Any], *, had_date: bool) -> int:
+    stmt = insert(conn, entries).values(values)
+    keep = {"feed_url", "entry_id", "story", "first_seen_at"} | (
+        set() if had_date else {"published"}
+    )
+    update = {name: stmt.excluded[name] for name in values if name not in keep}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[entries.c.feed_url, entries.c.entry_id], set_=update
+    )
+    return int(conn.execute(stmt.returning(entries.c.id)).scalar_one())
+
+
+def _insert_match(
+    conn: sa.Connection, match: Match, story: str, entry_row: int, now: datetime
+) -> int | None:
+    """The new match's id, or None when the (rule, story) pair was already archived."""
+    stmt = (
+        insert(conn, matches)
+        .values(
+            rule=match.rule,
+            story=story,
+            entry=entry_row,
+            hits=[[hit.term, hit.field] for hit in match.hits],
+            snippet=match.snippet,
+            marks=[list(mark) for mark in match.marks],
+            detected_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[matches.c.rule, matches.c.story])
+        .returning(matches.c.id)
+    )
+    return conn.execute(stmt).scalar()
+
+
+def _insert_alert(
+    conn: sa.Connection, match_id: int, key: str, channel: str, now: datetime
+) -> bool:
+    stmt = (
+        insert(conn, outbox)
+        .values(match=match_id, channel=channel, key=key, next_attempt_at=now, created_at=now)
+        .on_conflict_do_nothing(index_elements=[outbox.c.key])
+        .returning(outbox.c.id)
+    )
+    return conn.execute(stmt).scalar() is not None
+
+
+def record_poll(
+    conn: sa.Connection, state: FeedState, processed: Sequence[ProcessedEntry], now: datetime
+) -> PollRecord:
+    """Everything one poll learnt, in the caller's transaction; the feed state goes last."""
+    ids = list({p.entry.entry_id for p in processed})
+    stories: dict[str, str] = {}
+    if ids:
+        stories = _pairs(
+            conn.execute(
+                sa.select(entries.c.entry_id, entries.c.story).where(
+                    entries.c.feed_url == state.url, entries.c.entry_id.in_(ids)
+                )
+            )
+        )
+    new_entries = new_matches = new_alerts = 0
+    for item in processed:
+        entry = item.entry
+        existing = stories.get(entry.entry_id)
+        new_entries += existing is None
+        fallback = existing or _digest("entry", state.url, entry.entry_id)
+        keys = _story_keys(entry, item.content_fingerprint)
+        story = _resolve_story(conn, keys, existing) if keys else fallback
+        stories[entry.entry_id] = story
+        values = _entry_values(state.url, item, story, now)
+        entry_row = _upsert_entry(conn, values, had_date=entry.published is not None)
+        if item.matches:
+            index_entry(conn, entry_row, entry.title, item.text)
+        for match in item.matches:
+            match_id = _insert_match(conn, match, story, entry_row, now)
+            if match_id is None:
+                continue  # this rule already fired on this story
+            new_matches += 1
+            for channel in dict.fromkeys(item.channels.get(match.rule, ())):
+                key = alert_key(match.rule, story, channel)
+                new_alerts += _insert_alert(conn, match_id, key, channel, now)
+    save_feed_state(conn, state)
+    return PollRecord(new_entries, new_matches, new_alerts)
+
+
+def prune(conn: sa.Connection, older_than: datetime) -> int:
+    """Clear the text of entries first seen before `older_than` whose story never matched."""
+    matched = sa.select(matches.c.id).where(matches.c.story == entries.c.story).exists()
+    result = conn.execute(
+        entries.update()
+        .where(entries.c.first_seen_at < older_than, entries.c.text != "", ~matched)
+        .values(text="", summary="")
+    )
+    return int(result.rowcount)

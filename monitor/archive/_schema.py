@@ -1,0 +1,214 @@
+"""The archive's tables and their versioned migrations (one SQLAlchemy Core schema, two backends).
+
+`MIGRATIONS` is ordered; `meta.schema_version` records how many have run. Append, never edit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from monitor.archive._engine import is_postgres, write
+from monitor.errors import ArchiveError
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out (SQLite stores naive UTC text)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime given to the archive: {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+feeds = sa.Table(
+    "feeds",
+    metadata,
+    sa.Column("url", sa.Text, primary_key=True),
+    sa.Column("current_url", sa.Text),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+    sa.Column("body_hash", sa.String(64)),
+    sa.Column("next_poll_at", UTCDateTime),
+    sa.Column("last_polled_at", UTCDateTime),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("error_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("last_error_kind", sa.String(32)),
+    sa.Column("last_error_at", UTCDateTime),
+    sa.Column("last_new_entry_at", UTCDateTime),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Index("ix_feeds_next_poll_at", "next_poll_at"),
+)
+
+entries = sa.Table(
+    "entries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feed_url", sa.Text, nullable=False),
+    sa.Column("entry_id", sa.Text, nullable=False),
+    sa.Column("feed_name", sa.Text, nullable=False),
+    sa.Column("canonical_url", sa.Text),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("link", sa.Text),
+    sa.Column("published", UTCDateTime, nullable=False),  # first-seen time when the feed has none
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("author", sa.Text, nullable=False),
+    sa.Column("lang", sa.String(32), nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("fingerprint", sa.String(128), nullable=False),
+    sa.Column("content_fingerprint", sa.String(128), nullable=False),
+    sa.Column("story", sa.String(64), nullable=False),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("feed_url", "entry_id", name="uq_entries_feed_entry"),
+    sa.Index("ix_entries_story", "story"),
+    sa.Index("ix_entries_published", "published"),
+    sa.Index("ix_entries_first_seen_at", "first_seen_at"),
+)
+
+# How a story is found again: sha256 of "url\x1f<canonical url>" or "fp\x1f<content fp>".
+# The primary key is what makes two racing writers agree on one story.
+story_keys = sa.Table(
+    "story_keys",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("story", sa.String(64), nullable=False),
+)
+
+matches = sa.Table(
+    "matches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.Text, nullable=False),
+    sa.Column("story", sa.String(64), nullable=False),
+    sa.Column("entry", sa.Integer, sa.ForeignKey("entries.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("hits", sa.JSON, nullable=False),  # [[term, field], ...]
+    sa.Column("snippet", sa.Text, nullable=False),
+    sa.Column("marks", sa.JSON, nullable=False),  # [[start, end], ...]
+    sa.Column("detected_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("rule", "story", name="uq_matches_rule_story"),
+    sa.Index("ix_matches_detected_at", "detected_at"),
+    sa.Index("ix_matches_entry", "entry"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("match", sa.Integer, sa.ForeignKey("matches.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("lease_owner", sa.Text),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.CheckConstraint("status in ('pending', 'sent', 'failed')", name="ck_outbox_status"),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_match", "match"),
+)
+
+# Full-text index of matched entries only (what users search). PostgreSQL: a tsvector table
+# with GIN; SQLite: an FTS5 virtual table created by raw DDL (rowid = entries.id).
+pg_metadata = sa.MetaData()
+pg_search = sa.Table(
+    "search_index",
+    pg_metadata,
+    sa.Column("entry", sa.Integer, primary_key=True),
+    sa.Column("document", postgresql.TSVECTOR, nullable=False),
+    sa.Index("ix_search_index_document", "document", postgresql_using="gin"),
+)
+SQLITE_SEARCH_DDL = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search_index "
+    "USING fts5(title, text, tokenize = 'unicode61 remove_diacritics 2')"
+)
+
+_CORE_TABLES = (feeds, entries, story_keys, matches, outbox)
+
+
+def _v1_core(conn: sa.Connection) -> None:
+    for table in _CORE_TABLES:
+        table.create(conn, checkfirst=True)
+
+
+def _v2_search(conn: sa.Connection) -> None:
+    if is_postgres(conn):
+        pg_search.create(conn, checkfirst=True)
+    else:
+        conn.exec_driver_sql(SQLITE_SEARCH_DDL)
+
+
+MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_core, _v2_search)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(engine: sa.Engine, *, schema: str | None = None) -> int:
+    """Bring the database to SCHEMA_VERSION; idempotent and safe for daemons starting at once."""
+    with write(engine) as conn:
+        if is_postgres(conn):
+            # Two daemons opening one fresh database: the second waits, then finds it migrated.
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(0x6E6D_6172_6368)))
+            if schema is not None:
+                conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+        meta.create(conn, checkfirst=True)
+        version = _version(conn)
+        if version > SCHEMA_VERSION:
+            raise ArchiveError(
+                f"archive schema version {version} is newer than this news-monitor "
+                f"understands ({SCHEMA_VERSION}): upgrade news-monitor"
+            )
+        for migration in MIGRATIONS[version:]:
+            migration(conn)
+        if version != SCHEMA_VERSION:
+            _set_version(conn, SCHEMA_VERSION, exists=version > 0)
+    return SCHEMA_VERSION
+
+
+def schema_version(conn: sa.Connection) -> int:
+    return _version(conn)
+
+
+def _version(conn: sa.Connection) -> int:
+    value = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value) if value is not None else 0
+
+
+def _set_version(conn: sa.Connection, version: int, *, exists: bool) -> None:
+    values: dict[str, Any] = {"value": str(version)}
+    if exists:
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(values))
+    else:
+        conn.execute(meta.insert().values(key="schema_version", **values))

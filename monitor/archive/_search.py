@@ -1,0 +1,97 @@
+"""Full-text search over archived matches: FTS5 on SQLite, tsvector + GIN on PostgreSQL.
+
+Only matched entries are indexed (what users search; indexing every entry cut SQLite's
+insert rate tenfold). Queries are words and "quoted phrases", all required.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from monitor.archive._engine import insert, is_postgres
+from monitor.archive._read import filter_matches, match_row, match_select
+from monitor.archive._records import MatchRow
+from monitor.archive._schema import matches, pg_search
+
+_SIMPLE: sa.ColumnElement[Any] = sa.literal_column("'simple'::regconfig")
+_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+
+
+@dataclass(frozen=True, slots=True)
+class TextQuery:
+    """A search as typed: loose words and quoted phrases, every one required."""
+
+    words: tuple[str, ...]
+    phrases: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> TextQuery:
+        words: list[str] = []
+        phrases: list[str] = []
+        for phrase, word in _TOKEN.findall(text):
+            if word:
+                words.append(word)
+            elif phrase.split():
+                phrases.append(" ".join(phrase.split()))
+        return cls(tuple(words), tuple(phrases))
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.phrases)
+
+    def fts5(self) -> str:
+        """FTS5 syntax: every word and phrase quoted (no operators reach FTS5), ANDed."""
+        quoted = ['"' + part.replace('"', '""') + '"' for part in (*self.words, *self.phrases)]
+        return " AND ".join(quoted)
+
+
+def index_entry(conn: sa.Connection, entry_row: int, title: str, text: str) -> None:
+    """(Re)index one matched entry."""
+    if is_postgres(conn):
+        document = sa.func.to_tsvector(_SIMPLE, title + "\n" + text)
+        stmt = insert(conn, pg_search).values(entry=entry_row, document=document)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[pg_search.c.entry], set_={"document": stmt.excluded.document}
+            )
+        )
+        return
+    conn.exec_driver_sql("DELETE FROM search_index WHERE rowid = ?", (entry_row,))
+    conn.exec_driver_sql(
+        "INSERT INTO search_index (rowid, title, text) VALUES (?, ?, ?)",
+        (entry_row, title, text),
+    )
+
+
+def _matching_entries(conn: sa.Connection, query: TextQuery) -> sa.Select[Any]:
+    if is_postgres(conn):
+        parts = [sa.func.plainto_tsquery(_SIMPLE, word) for word in query.words]
+        parts += [sa.func.phraseto_tsquery(_SIMPLE, phrase) for phrase in query.phrases]
+        tsquery: sa.ColumnElement[Any] = parts[0]
+        for part in parts[1:]:
+            tsquery = tsquery.op("&&")(part)
+        return sa.select(pg_search.c.entry).where(pg_search.c.document.op("@@")(tsquery))
+    found = sa.text("SELECT rowid FROM search_index WHERE search_index MATCH :q")
+    sub = found.bindparams(q=query.fts5()).columns(sa.column("rowid", sa.Integer)).subquery()
+    return sa.select(sub.c.rowid)
+
+
+def search(
+    conn: sa.Connection,
+    text_query: str,
+    *,
+    since: datetime | None = None,
+    rule: str | None = None,
+    limit: int = 50,
+) -> list[MatchRow]:
+    """Archived matches whose entry contains every word and phrase, newest first."""
+    query = TextQuery.parse(text_query)
+    if not query:
+        return []
+    select = match_select().where(matches.c.entry.in_(_matching_entries(conn, query)))
+    select = filter_matches(select, since=since, rule=rule, limit=limit)
+    return [match_row(row) for row in conn.execute(select)]

@@ -1,0 +1,381 @@
+"""Parse stage: feed bytes to `Entry` records (ids, links, UTC dates, canonical URLs, hints).
+
+Pure: no I/O, feedparser only ever sees bytes (never a URL). Imports only `models` and
+`errors` of ours; feedparser is imported here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
+from xml.sax import SAXParseException
+
+import feedparser
+
+from monitor.errors import ParseError
+from monitor.models import Entry, ParsedFeed
+
+# Query parameters that only track the reader; names are compared lower-cased.
+TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "gclsrc",
+        "dclid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "mkt_tok",
+        "ref_src",
+        "ref_url",
+        "oly_anon_id",
+        "oly_enc_id",
+        "vero_id",
+        "wt.mc_id",
+        "__twitter_impression",
+        "cmpid",
+        "ncid",
+        "sr_share",
+    }
+)
+TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LINK_SCHEMES = frozenset({"http", "https"})
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_SKIP_HOURS = re.compile(rb"<skipHours\b[^>]*>(.*?)</skipHours\s*>", re.S | re.I)
+_SKIP_DAYS = re.compile(rb"<skipDays\b[^>]*>(.*?)</skipDays\s*>", re.S | re.I)
+_HOUR = re.compile(rb"<hour\b[^>]*>\s*(\d{1,2})\s*</hour\s*>", re.I)
+_DAY = re.compile(rb"<day\b[^>]*>\s*([A-Za-z]+)\s*</day\s*>", re.I)
+# Bozo reasons that change nothing: served as text/plain, or a sloppy namespace prefix.
+_HARMLESS = (feedparser.NonXMLContentType, feedparser.UndeclaredNamespace)
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+_DECL_ENCODING = re.compile(r"""^(\s*<\?xml\b[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""", re.I)
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.S | re.I)
+
+
+def parse_feed(
+    body: bytes,
+    *,
+    feed_url: str,
+    feed_name: str,
+    now: datetime,
+    content_type: str | None = None,
+) -> ParsedFeed:
+    """Read one fetched feed body. Raises ParseError (subject=feed_name) when it is no feed.
+
+    A malformed feed that still yields entries is returned with `warning` set. Per-entry
+    rules: the id is the guid, else the link, else a hash of title and date; `published`
+    falls back to `updated`; dates are converted to UTC, None when the feed gives none (the
+    archive then uses the first-seen time) and clamped to `now` when in the future; of
+    duplicate ids the first entry wins; an item with no title, link or text is dropped;
+    `link` is kept only when it resolves to http(s) (a `urn:` guid is no link).
+    """
+    if not body.strip():
+        raise ParseError("empty response body", subject=feed_name)
+    body, content_type = _prepare(body, content_type)
+    headers = {"content-location": feed_url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(
+        body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+    )
+    exc = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    reason = _bozo_reason(exc)
+    now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+    entries = _entries(parsed.entries, feed_url=feed_url, feed_name=feed_name, now=now)
+    if not entries and not parsed.get("version"):
+        raise ParseError(_not_a_feed(body, content_type, reason), subject=feed_name)
+    problem = None
+    if reason:
+        encoding = isinstance(exc, feedparser.CharacterEncodingOverride)
+        problem = f"{'wrong character encoding' if encoding else 'malformed feed'} ({reason})"
+    if not entries and isinstance(exc, SAXParseException):
+        raise ParseError(f"{problem}: no entries could be read", subject=feed_name)
+    warning = None
+    if problem:
+        count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+        warning = f"{problem}: parsed {count} anyway"
+    channel = parsed.feed
+    return ParsedFeed(
+        title=_plain(channel.get("title_detail"), channel.get("title", "")),
+        entries=tuple(entries),
+        warning=warning,
+        ttl_minutes=_positive_int(channel.get("ttl")),
+        update_period=(channel.get("sy_updateperiod") or "").strip().lower() or None,
+        update_frequency=_positive_int(channel.get("sy_updatefrequency")),
+        skip_hours=_skip_hours(body),
+        skip_days=_skip_days(body),
+    )
+
+
+def canonical_url(url: str) -> str:
+    """The link as one story's identity: no tracking parameters, no fragment.
+
+    Scheme and host are lower-cased, the default port dropped, an empty path becomes "/";
+    the remaining query parameters keep their order and their original encoding.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{host}:{port}"
+    if parts.username is not None:
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@{netloc}"
+    kept = [p for p in parts.query.split("&") if p and not _is_tracking(p)]
+    path = parts.path or ("/" if netloc else "")
+    return urlunsplit((scheme, netloc, path, "&".join(kept), ""))
+
+
+def entry_fingerprint(
+    *,
+    title: str,
+    summary: str,
+    link: str | None,
+    published: datetime | None,
+    updated: datetime | None,
+) -> str:
+    """sha256 over what a reader sees of an entry: it changes iff one of these changes.
+
+    Give it the dates as the feed states them (before clamping to `now`), or a future-dated
+    entry would look changed at every poll.
+    """
+    data = [
+        title,
+        summary,
+        link or "",
+        published.isoformat() if published else "",
+        updated.isoformat() if updated else "",
+    ]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def _prepare(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
+    """Settle the two encoding cases feedparser gets wrong before it sees the bytes.
+
+    A byte-order mark wins (feedparser misreads UTF-16 without a declaration): the body is
+    re-encoded as UTF-8 without its declared encoding. And `text/xml` without a charset
+    means us-ascii by RFC 3023, which no publisher intends: the XML declaration decides.
+    """
+    mime, _, params = (content_type or "").partition(";")
+    mime = mime.strip().lower()
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            try:
+                text = body[len(bom) :].decode(encoding)
+            except UnicodeDecodeError:
+                break
+            body = _DECL_ENCODING.sub(r"\1", text, count=1).encode("utf-8")
+            return body, f"{mime or 'application/xml'}; charset=utf-8"
+    if mime.startswith("text/") and "xml" in mime and "charset" not in params.lower():
+        return body, "application/xml"
+    return body, content_type
+
+
+def _entries(
+    items: Iterable[dict[str, Any]], *, feed_url: str, feed_name: str, now: datetime
+) -> list[Entry]:
+    seen: set[str] = set()
+    out: list[Entry] = []
+    for item in items:
+        entry = _entry(item, feed_url=feed_url, feed_name=feed_name, now=now)
+        if not (entry.title or entry.link or entry.summary):
+            continue  # an item with nothing to read (what a truncated feed leaves behind)
+        if entry.entry_id in seen:
+            continue  # duplicate guid in one feed: the first occurrence wins
+        seen.add(entry.entry_id)
+        out.append(entry)
+    return out
+
+
+def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime) -> Entry:
+    title = _plain(item.get("title_detail"), item.get("title", ""))
+    link = _link(item.get("link"), feed_url)
+    # dict.get: FeedParserDict.get("updated_parsed") falls back to published, with a warning.
+    updated = _utc(dict.get(item, "updated_parsed"))
+    published = _utc(dict.get(item, "published_parsed")) or updated
+    summary = _summary(item)
+    entry_id = (item.get("id") or "").strip() or link
+    if not entry_id:
+        stamp = published.isoformat() if published else ""
+        basis = json.dumps([title, stamp] if title or stamp else [summary])
+        entry_id = "sha256:" + hashlib.sha256(basis.encode()).hexdigest()[:32]
+    return Entry(
+        feed_url=feed_url,
+        feed_name=feed_name,
+        entry_id=entry_id,
+        title=title,
+        link=link,
+        canonical_url=canonical_url(link) if link else None,
+        summary=summary,
+        author=_plain(item.get("author_detail"), item.get("author", "")),
+        published=min(published, now) if published else None,
+        updated=min(updated, now) if updated else None,
+        tags=_tags(item.get("tags") or ()),
+        fingerprint=entry_fingerprint(
+            title=title, summary=summary, link=link, published=published, updated=updated
+        ),
+    )
+
+
+def _link(raw: object, feed_url: str) -> str | None:
+    """An absolute http(s) link, else None (e.g. a `urn:` guid feedparser used as link)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None
+    link = urljoin(feed_url, raw.strip())
+    return link if urlsplit(link).scheme.lower() in _LINK_SCHEMES else None
+
+
+def _utc(value: object) -> datetime | None:
+    """feedparser's *_parsed struct_time is already UTC; None when absent or impossible."""
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime(*value[:5], min(value.tm_sec, 59), tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _summary(item: Mapping[str, Any]) -> str:
+    """Plain text of the longer of the entry's content and summary."""
+    candidates = [_plain(c, c.get("value", "")) for c in item.get("content") or ()]
+    candidates.append(_plain(item.get("summary_detail"), item.get("summary", "")))
+    return max(candidates, key=len)
+
+
+def _plain(detail: Mapping[str, Any] | None, fallback: object) -> str:
+    value = detail.get("value", fallback) if detail else fallback
+    text = value if isinstance(value, str) else ""
+    kind = (detail.get("type") or "") if detail else "text/html"
+    if "html" in kind:
+        return _html_text(text)
+    return _squeeze(text)
+
+
+def _tags(tags: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
+    names = (_squeeze(t.get("term") or t.get("label") or "") for t in tags)
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _positive_int(value: object) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        return None
+    return number if number > 0 else None
+
+
+def _skip_hours(body: bytes) -> tuple[int, ...]:
+    """RSS <skipHours> (feedparser keeps only the last <hour>, so read the bytes)."""
+    found = _SKIP_HOURS.search(body)
+    hours = (int(h) for h in _HOUR.findall(found.group(1))) if found else ()
+    return tuple(sorted({h for h in hours if 0 <= h <= 23}))
+
+
+def _skip_days(body: bytes) -> tuple[str, ...]:
+    found = _SKIP_DAYS.search(body)
+    days = {d.decode().capitalize() for d in _DAY.findall(found.group(1))} if found else set()
+    return tuple(d for d in _DAYS if d in days)
+
+
+def _bozo_reason(exc: object) -> str | None:
+    """Why feedparser flagged the document, in one line; None when it does not matter."""
+    if exc is None or isinstance(exc, _HARMLESS):
+        return None
+    if isinstance(exc, SAXParseException):
+        detail = exc.getMessage().removeprefix("not well-formed").strip(" ()")
+        where = f"not well-formed XML at line {exc.getLineNumber()}"
+        return f"{where}: {detail}" if detail else where
+    return str(exc) or type(exc).__name__
+
+
+def _not_a_feed(body: bytes, content_type: str | None, reason: str | None) -> str:
+    mime = (content_type or "").split(";")[0].strip().lower() or "no content type"
+    head = body[:4096].lstrip(b"\xef\xbb\xbf")
+    if "html" in mime or _HTML_START.match(head):
+        return f"not a feed: got an HTML page ({mime})"
+    if head.lstrip().startswith((b"{", b"[")):
+        return f"not a feed: got JSON ({mime}); only RSS, Atom and RDF feeds are read"
+    if not head.lstrip().startswith(b"<"):
+        return f"not a feed: not XML ({mime})"
+    return f"not a feed: {reason or 'no RSS, Atom or RDF root element'}"
+
+
+def _is_tracking(param: str) -> bool:
+    name = unquote_plus(param.partition("=")[0]).strip().lower()
+    return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
+
+
+def _squeeze(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+# fmt: off
+_BLOCKS = frozenset((
+    "address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption",
+    "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main",
+    "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
+))
+# fmt: on
+_HIDDEN = frozenset({"script", "style", "template", "noscript"})
+
+
+class _TextCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN:
+            self._hidden += 1
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN:
+            self._hidden = max(self._hidden - 1, 0)
+        elif tag in _BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def _html_text(html: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, one line per block."""
+    if "<" not in html and "&" not in html:
+        return _squeeze(html)
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    return _squeeze("".join(collector.parts))
+
+
+__all__ = ["TRACKING_PARAMS", "canonical_url", "entry_fingerprint", "parse_feed"]

@@ -1,0 +1,184 @@
+"""Text to terms, the same way for queries and articles: NFKC, case and accent folding, stems.
+
+Pure: no imports of ours. `Iraq's` is `iraq`, `U.S.` is `us`, `e-mail` yields `e`, `mail` and
+`email` (the joined form spanning both positions), numbers are words. Stems come from PyStemmer
+through a per-language cache, since the vocabulary of news repeats.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import Stemmer
+
+# Letters and digits; an acronym is single letters joined by dots; a word may hold
+# apostrophes and hyphens between its parts.
+_TOKEN = re.compile(
+    r"[^\W\d_](?:\.[^\W\d_])+\.?(?![^\W_])"
+    r"|\d+(?:[.,]\d+)+"
+    r"|[^\W_]+(?:['’][^\W_]+)*(?:-[^\W_]+(?:['’][^\W_]+)*)*"
+)
+_ACRONYM = re.compile(r"[^\W\d_](?:\.[^\W\d_])+\.?")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)+")
+_POSSESSIVE = re.compile(r"['’]s$")
+_APOSTROPHE = re.compile(r"['’]")
+_CACHE_LIMIT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One term of a text: folded form, positions [start, end] and characters [begin, stop)."""
+
+    term: str
+    start: int
+    end: int  # == start except for a joined hyphenated word
+    begin: int
+    stop: int
+
+
+_FOLDED: dict[str, str] = {}
+
+
+def fold(text: str) -> str:
+    """NFKC, case folding and accent removal: `Irák` -> `irak`."""
+    if text.isascii():
+        return text.lower()
+    cached = _FOLDED.get(text)
+    if cached is not None:
+        return cached
+    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = unicodedata.normalize("NFC", folded)
+    if len(_FOLDED) >= _CACHE_LIMIT:
+        _FOLDED.clear()
+    _FOLDED[text] = folded
+    return folded
+
+
+def fold_case(text: str) -> str:
+    """NFKC and case folding only: what `/regex/` runs on."""
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _word_part(part: str) -> str:
+    return _APOSTROPHE.sub("", _POSSESSIVE.sub("", fold(part)))
+
+
+Part = tuple[str, int, int]  # term, begin and stop inside the raw token
+
+
+def _split(raw: str) -> tuple[list[Part], str | None]:
+    """The terms of one raw token, and the joined form of a hyphenated word."""
+    if _ACRONYM.fullmatch(raw):
+        return [(fold(raw).replace(".", ""), 0, len(raw))], None
+    if _NUMBER.fullmatch(raw):
+        return [(fold(raw), 0, len(raw))], None
+    if "-" not in raw:
+        term = _word_part(raw)
+        return ([(term, 0, len(raw))] if term else []), None
+    parts: list[Part] = []
+    cursor = 0
+    for piece in raw.split("-"):
+        term = _word_part(piece)
+        if term:
+            parts.append((term, cursor, cursor + len(piece)))
+        cursor += len(piece) + 1
+    joined = "".join(term for term, _, _ in parts) if len(parts) > 1 else None
+    return parts, joined
+
+
+def tokenize(text: str, position: int = 0, offset: int = 0) -> list[Token]:
+    """The tokens of `text`, positions from `position`, character offsets shifted by `offset`."""
+    tokens: list[Token] = []
+    for found in _TOKEN.finditer(text):
+        begin, stop = found.span()
+        parts, joined = _split(found.group())
+        first = position
+        for term, b, s in parts:
+            tokens.append(Token(term, position, position, begin + b + offset, begin + s + offset))
+            position += 1
+        if joined:
+            tokens.append(Token(joined, first, position - 1, begin + offset, stop + offset))
+    return tokens
+
+
+def char_spans(text: str, position: int, offset: int) -> Iterator[tuple[int, int, int]]:
+    """(position, begin, stop) of each plain term of `text`, in order."""
+    for found in _TOKEN.finditer(text):
+        raw = found.group()
+        begin = found.start() + offset
+        if raw.isalnum():
+            yield position, begin, begin + len(raw)
+            position += 1
+            continue
+        for _, b, s in _split(raw)[0]:
+            yield position, begin + b, begin + s
+            position += 1
+
+
+Extra = tuple[str, int, int]  # a joined hyphenated word: term, first and last position
+
+
+def terms(text: str, plain: list[str], extras: list[Extra]) -> None:
+    """Append the terms of `text` to `plain` (position = index) and joined words to `extras`.
+
+    The fast path of `tokenize`, without character offsets: most tokens are plain words.
+    """
+    for raw in _TOKEN.findall(text):
+        if raw.isalnum():
+            plain.append(raw.lower() if raw.isascii() else fold(raw))
+            continue
+        parts, joined = _split(raw)
+        first = len(plain)
+        plain.extend(term for term, _, _ in parts)
+        if joined:
+            extras.append((joined, first, len(plain) - 1))
+
+
+def languages() -> tuple[str, ...]:
+    """The Snowball stemmer names a rule's `language` may take."""
+    return tuple(Stemmer.algorithms())
+
+
+@cache
+def _stemmer(language: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(language)
+
+
+_STEMS: dict[str, dict[str, str]] = {}
+
+
+def stems(words: Iterable[str], language: str) -> list[str]:
+    """The stems of `words` (already folded), memoised per language."""
+    memo = _STEMS.setdefault(language, {})
+    words = list(words)
+    missing = [w for w in dict.fromkeys(words) if w not in memo]
+    if missing:
+        if len(memo) + len(missing) > _CACHE_LIMIT:
+            memo.clear()
+        memo.update(zip(missing, _stemmer(language).stemWords(missing), strict=True))
+    return [memo[w] for w in words]
+
+
+def stem(word: str, language: str) -> str:
+    """The stem of one folded word."""
+    return stems([word], language)[0]
+
+
+__all__ = [
+    "Token",
+    "char_spans",
+    "fold",
+    "fold_case",
+    "languages",
+    "stem",
+    "stems",
+    "terms",
+    "tokenize",
+]

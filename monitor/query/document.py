@@ -1,0 +1,190 @@
+"""An article analysed once for every rule: tokens, positions and stems per field, built lazily.
+
+Pure: imports only `monitor.models`. Postings map a term to {start position: end position};
+`terms(group, mode)` is what the presearcher looks words up in.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from monitor.models import Document
+from monitor.query.analysis import Extra, char_spans, fold_case, stems, terms
+from monitor.query.ast import DEFAULT_FIELDS
+
+Postings = dict[str, dict[int, int]]
+DEFAULT = "*"  # the group name of title + summary + text
+EXACT = ""  # the mode of unstemmed (folded) words
+PREFIX = "*prefix"
+SUBSTRING = "*sub"
+_MIN_PREFIX = 3
+
+
+class FieldView:
+    """One field of one document: its terms (position = index), term sets and postings, lazily."""
+
+    __slots__ = (
+        "_folded",
+        "_postings",
+        "_scan",
+        "_sets",
+        "_sorted",
+        "_spans",
+        "_starts",
+        "_values",
+        "extras",
+        "name",
+        "plain",
+        "text",
+    )
+
+    def __init__(self, name: str, values: list[str]) -> None:
+        self.name = name
+        self.text = ", ".join(values) if name == "tag" else "".join(values)
+        self.plain: list[str] = []
+        self.extras: list[Extra] = []
+        self._values = values
+        self._starts: list[int] = []  # the position of each value's first term
+        self._postings: dict[str, Postings] = {}
+        self._sets: dict[str, set[str]] = {}
+        self._folded: str | None = None
+        self._sorted: list[str] | None = None
+        self._spans: dict[int, tuple[int, int]] | None = None
+        self._scan: Iterator[tuple[int, int, int]] = iter(())
+        if name == "lang":
+            code = values[0].strip().lower().replace("_", "-") if values else ""
+            self.plain = list(dict.fromkeys(f for f in (code, code.split("-")[0]) if f))
+            return
+        for value in values:
+            if self.plain:
+                self.plain.append("")  # a gap: no phrase spans two values (tags)
+            self._starts.append(len(self.plain))
+            terms(value, self.plain, self.extras)
+
+    def term_set(self, mode: str) -> set[str]:
+        """The distinct words (EXACT) or stems (a language) of the field."""
+        found = self._sets.get(mode)
+        if found is None:
+            if mode == EXACT or self.name == "lang":
+                found = set(self.plain)
+                found.update(term for term, _, _ in self.extras)
+                found.discard("")
+            else:
+                found = set(stems(self.term_set(EXACT), mode))
+            self._sets[mode] = found
+        return found
+
+    def postings(self, mode: str) -> Postings:
+        """term -> {start: end}; mode is EXACT or a stemmer language."""
+        found = self._postings.get(mode)
+        if found is None:
+            found = {}
+            exact = mode == EXACT or self.name == "lang"
+            keys = self.plain if exact else stems(self.plain, mode)
+            for position, key in enumerate(keys):
+                spans = found.get(key)
+                if spans is None:
+                    found[key] = {position: position}
+                else:
+                    spans[position] = position
+            found.pop("", None)
+            extras = [term for term, _, _ in self.extras]
+            for key, (_, start, end) in zip(
+                extras if exact else stems(extras, mode), self.extras, strict=True
+            ):
+                found.setdefault(key, {}).setdefault(start, end)
+            self._postings[mode] = found
+        return found
+
+    def with_prefix(self, prefix: str) -> list[str]:
+        """The distinct folded words of the field that start with `prefix`."""
+        if self._sorted is None:
+            self._sorted = sorted(self.term_set(EXACT))
+        words = self._sorted
+        found = []
+        for index in range(bisect_left(words, prefix), len(words)):
+            if not words[index].startswith(prefix):
+                break
+            found.append(words[index])
+        return found
+
+    @property
+    def folded(self) -> str:
+        """The case-folded text, for regexes and URL substrings."""
+        if self._folded is None:
+            self._folded = fold_case(self.text)
+        return self._folded
+
+    def char_span(self, start: int, end: int) -> tuple[int, int] | None:
+        """Character offsets [begin, stop) of positions start..end (scanning only as far)."""
+        if self._spans is None:
+            self._spans = {}
+            self._scan = self._char_spans()
+        spans = self._spans
+        while end not in spans:
+            found = next(self._scan, None)
+            if found is None:
+                break
+            spans[found[0]] = found[1:]
+        first, last = spans.get(start), spans.get(end)
+        if first is None or last is None:
+            return None
+        return first[0], last[1]
+
+    def _char_spans(self) -> Iterator[tuple[int, int, int]]:
+        offset = 0
+        for value, position in zip(self._values, self._starts, strict=False):
+            yield from char_spans(value, position, offset)
+            offset += len(value) + 2
+
+
+class AnalyzedDocument:
+    """A Document with its fields analysed on first use and term sets cached per (group, mode)."""
+
+    __slots__ = ("_fields", "_prefixes", "_terms", "doc")
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self._fields: dict[str, FieldView] = {}
+        self._terms: dict[tuple[str, str], set[str]] = {}
+        self._prefixes: dict[str, set[str]] = {}
+
+    def field(self, name: str) -> FieldView:
+        view = self._fields.get(name)
+        if view is None:
+            view = FieldView(name, _values(self.doc, name))
+            self._fields[name] = view
+        return view
+
+    def terms(self, group: str, mode: str) -> set[str]:
+        """The words (or stems) of a field, or of title + summary + text for DEFAULT."""
+        key = (group, mode)
+        found = self._terms.get(key)
+        if found is None:
+            if group == DEFAULT:
+                found = set().union(*(self.field(name).term_set(mode) for name in DEFAULT_FIELDS))
+            else:
+                found = self.field(group).term_set(mode)
+            self._terms[key] = found
+        return found
+
+    def prefixes(self, group: str) -> set[str]:
+        """Every prefix of at least 3 characters of every word in the group."""
+        found = self._prefixes.get(group)
+        if found is None:
+            found = set()
+            for word in self.terms(group, EXACT):
+                found.update(word[:k] for k in range(_MIN_PREFIX, len(word) + 1))
+            self._prefixes[group] = found
+        return found
+
+
+def _values(doc: Document, name: str) -> list[str]:
+    if name == "tag":
+        return list(doc.tags)
+    value: str = getattr(doc, name)
+    return [value] if value else []
+
+
+__all__ = ["DEFAULT", "EXACT", "PREFIX", "SUBSTRING", "AnalyzedDocument", "FieldView", "Postings"]
