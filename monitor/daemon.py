@@ -47,13 +47,13 @@ class Service:
         environ: Mapping[str, str] | None = None,
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] = utcnow,
-        grace: float = 30.0,
+        grace: float | None = None,
     ) -> None:
         self.config = config
         self.environ = environ
         self.notifier = notifier or Notifier()
         self.clock = clock
-        self.grace = grace
+        self.grace = grace  # None: the config's stop_grace
         self._stop = asyncio.Event()
         self._inflight: set[asyncio.Task[Any]] = set()
         self._runtime: Runtime | None = None
@@ -66,6 +66,8 @@ class Service:
     async def run(self) -> int:
         """Serve until stopped; a config that does not load raises ConfigError (exit 78)."""
         settings = self._load()
+        if self.grace is None:
+            self.grace = settings.stop_grace.total_seconds()
         loop = asyncio.get_running_loop()
         async with open_runtime(settings) as runtime:
             self._runtime = runtime

@@ -19,6 +19,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import feedparser
@@ -29,6 +30,7 @@ from monitor.demo.site import serve_site
 
 SITE = Path(__file__).parent / "data" / "site"
 DEADLINE = 30.0  # seconds any one expected event may take
+_DUMP: list[Callable[[], str]] = [lambda: ""]
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +47,7 @@ def _wait(what: str, check: Callable[[], bool], timeout: float = DEADLINE) -> No
         if check():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}{_DUMP[0]()}")
 
 
 class Daemon:
@@ -101,19 +103,27 @@ class Daemon:
         code = self.proc.wait(timeout=timeout)
         for thread in self._threads:
             thread.join(timeout=5)
-        self.sock.close()
+        self._close()
         return code
+
+    def _close(self) -> None:
+        self.sock.close()
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        self.sock.close()
+        self._close()
 
 
-def _config(origin: str, hook: str, archive: Path, listen: str, extra_rule: str = "") -> str:
+def _config(
+    origin: str, hook: str, archive: Path, listen: str, slow: str, extra_rule: str = ""
+) -> str:
     return f"""
 include = ["rules.d/*.toml"]
+stop_grace = "10s"
 [archive]
 url = "sqlite:///{archive}"
 [fetch]
@@ -124,6 +134,11 @@ listen = "{listen}"
 name = "world"
 url = "{origin}/world.rss"
 interval = "1s"
+[[feeds]]
+name = "slow"
+url = "{slow}"
+interval = "1s"
+full_text = false
 [[rules]]
 name = "iraq"
 query = "Iraq"
@@ -146,6 +161,62 @@ def _add_item(feed: Path, guid: str, title: str, page: str) -> None:
     feed.write_text(feed.read_text().replace("</channel>", item, 1))
 
 
+class _SlowFeed(ThreadingHTTPServer):
+    """A feed whose server can be made slow, so that SIGTERM lands in the middle of a poll."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _SlowFeedHandler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/slow.rss"
+        self.items = ""
+        self.delay = 0.0
+        self.requests = 0
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A poll cut short by the stop drops its connection: expected, not worth a traceback."""
+
+    def set_items(self, *titles: str) -> None:
+        self.items = "".join(
+            f"<item><title>{t}</title><guid isPermaLink='false'>{t}</guid>"
+            f"<description>{t}</description></item>"
+            for t in titles
+        )
+
+
+class _SlowFeedHandler(BaseHTTPRequestHandler):
+    server: _SlowFeed
+
+    def do_GET(self) -> None:
+        self.server.requests += 1
+        time.sleep(self.server.delay)
+        body = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Slow</title>'
+            f"{self.server.items}</channel></rss>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+
+@pytest.fixture
+def slow_feed() -> Iterator[_SlowFeed]:
+    server = _SlowFeed()
+    server.set_items("Calm day")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def webhook() -> Iterator[Receiver]:
     with receive_webhooks() as receiver:
@@ -164,21 +235,26 @@ def _get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def test_daemon_lifecycle(tmp_path: Path, webhook: Receiver) -> None:
+def test_daemon_lifecycle(tmp_path: Path, webhook: Receiver, slow_feed: _SlowFeed) -> None:
     site = tmp_path / "site"
     shutil.copytree(SITE, site)
+    # The fixture's <ttl>15</ttl> would rightly space polls 15 minutes apart; this test edits the
+    # feed while the daemon runs and needs every 1 s poll.
+    world = site / "world.rss"
+    world.write_text(world.read_text().replace("<ttl>15</ttl>", ""))
     (tmp_path / "rules.d").mkdir()
     config = tmp_path / "monitor.toml"
     listen = f"127.0.0.1:{_free_port()}"
     archive = tmp_path / "archive.db"
     with serve_site(site) as server:
-        good = _config(server.origin, webhook.url, archive, listen)
+        good = _config(server.origin, webhook.url, archive, listen, slow_feed.url)
         config.write_text(good)
         daemon = Daemon(config, tmp_path)
+        _DUMP[0] = lambda: "\n" + "\n".join(daemon.lines[-40:])
         try:
             _wait("READY=1", lambda: any("READY=1" in n for n in daemon.notes))
             ready = next(n for n in daemon.notes if "READY=1" in n)
-            assert "STATUS=1 feeds, 1 rules" in ready
+            assert "STATUS=2 feeds, 1 rules" in ready
             _wait("3 watchdog pings", lambda: daemon.notes.count("WATCHDOG=1") >= 3, 5)
             _wait("the iraq alert", lambda: _rules(webhook) == ["iraq"])
 
@@ -207,6 +283,7 @@ def test_daemon_lifecycle(tmp_path: Path, webhook: Receiver) -> None:
                     webhook.url,
                     archive,
                     listen,
+                    slow_feed.url,
                     '[[rules]]\nname = "all"\nquery = "troop"\nchannels = []\n',
                 )
             )
@@ -229,19 +306,29 @@ def test_daemon_lifecycle(tmp_path: Path, webhook: Receiver) -> None:
             assert "derby" in feedparser.parse(body).entries[0].title
             assert _get(f"http://{listen}/rules/nope.atom")[0] == 404
 
+            # SIGTERM in the middle of a poll: the poll finishes within stop_grace, exit 0.
+            slow_feed.delay = 2.0
+            slow_feed.set_items("Calm day", "Iraq slow news")
+            asked = slow_feed.requests
+            _wait("a slow poll in flight", lambda: slow_feed.requests > asked)
+            started = time.monotonic()
             assert daemon.stop() == 0
+            assert time.monotonic() - started < 10
             assert "STOPPING=1" in daemon.notes
         finally:
             daemon.kill()
 
-        # Restart: nothing is re-alerted, nothing missing.
-        sent = len(webhook.received)
+        # Restart: nothing is re-alerted, nothing missing (the alert of the interrupted poll
+        # goes out now if it had not before the stop).
+        slow_feed.delay = 0.0
         again = Daemon(config, tmp_path)
         try:
             _wait("READY=1 again", lambda: any("READY=1" in n for n in again.notes))
             _wait("a poll after restart", lambda: again.logged("feed polled") >= 2)
+            _wait("the interrupted poll's alert", lambda: _rules(webhook).count("iraq") == 3)
             assert again.stop() == 0
         finally:
             again.kill()
-        assert len(webhook.received) == sent
-        assert sorted(set(_rules(webhook))) == ["derby", "iraq"]
+        ids = [got.headers["webhook-id"] for got in webhook.received]
+        assert len(ids) == len(set(ids))
+        assert sorted(_rules(webhook)) == ["derby", "iraq", "iraq", "iraq"]

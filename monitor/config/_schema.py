@@ -312,6 +312,8 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()  # frozen: safe to share
     include: list[str] = Field(default_factory=list)
     watch: bool = True
+    # On SIGTERM, in-flight polls and deliveries get this long; the unit's TimeoutStopSec is longer.
+    stop_grace: Duration = timedelta(seconds=30)
 
     _source_files: tuple[Path, ...] = PrivateAttr(default=())
     _watch_dirs: tuple[Path, ...] = PrivateAttr(default=())
