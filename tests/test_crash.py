@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.demo.site import serve_site
+from monitor.demo.site import serve_site, serving
 
 ALERTS = 200
 TRIALS = 10
@@ -56,14 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver() -> Iterator[_SlowReceiver]:
-    server = _SlowReceiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_SlowReceiver()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _feed(n: int) -> str:

@@ -26,7 +26,7 @@ import feedparser
 import pytest
 
 from monitor.demo.receiver import Receiver, receive_webhooks
-from monitor.demo.site import serve_site
+from monitor.demo.site import serve_site, serving
 
 SITE = Path(__file__).parent / "data" / "site"
 DEADLINE = 30.0  # seconds any one expected event may take
@@ -206,15 +206,9 @@ class _SlowFeedHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def slow_feed() -> Iterator[_SlowFeed]:
-    server = _SlowFeed()
-    server.set_items("Calm day")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_SlowFeed()) as server:
+        server.set_items("Calm day")
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from monitor.demo.site import serving
+
 
 @dataclass(frozen=True, slots=True)
 class Received:
@@ -49,12 +51,5 @@ class _Handler(BaseHTTPRequestHandler):
 
 @contextmanager
 def receive_webhooks() -> Iterator[Receiver]:
-    server = Receiver()
-    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
-    thread.start()
-    try:
+    with serving(Receiver()) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 _TYPES = {
@@ -60,11 +61,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: the demo prints its own output."""
 
 
+_Server = TypeVar("_Server", bound=ThreadingHTTPServer)
+
+
 @contextmanager
-def serve_site(root: Path | None = None) -> Iterator[_SiteServer]:
-    """Serve `root` (default: the bundled site) on 127.0.0.1; yields the server (`.origin`)."""
-    server = _SiteServer(root or bundled_site())
-    thread = threading.Thread(target=server.serve_forever, name="site-server", daemon=True)
+def serving(server: _Server) -> Iterator[_Server]:
+    """Run `server` in a thread for the block; shut down and closed after, whatever happens."""
+    thread = threading.Thread(target=server.serve_forever, name=type(server).__name__, daemon=True)
     thread.start()
     try:
         yield server
@@ -72,3 +75,10 @@ def serve_site(root: Path | None = None) -> Iterator[_SiteServer]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@contextmanager
+def serve_site(root: Path | None = None) -> Iterator[_SiteServer]:
+    """Serve `root` (default: the bundled site) on 127.0.0.1; yields the server (`.origin`)."""
+    with serving(_SiteServer(root or bundled_site())) as server:
+        yield server
