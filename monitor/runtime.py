@@ -13,7 +13,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from monitor import USER_AGENT
 from monitor.alerts import (
@@ -46,6 +46,10 @@ POLL_CONCURRENCY = 64
 log = logging.getLogger(__name__)
 
 
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 @dataclass
 class Runtime:
     """Everything a cycle needs, open and ready."""
@@ -58,7 +62,7 @@ class Runtime:
     policies: dict[str, RetryPolicy]
     feeds: list[FeedJob]
     metrics: Metrics
-    owner: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    owner: str = field(default_factory=_owner)
     _delivering: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run_cycle(
@@ -202,6 +206,36 @@ def retry_policy(settings: Settings, name: str) -> RetryPolicy:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def release_dead_leases(archive: Archive, now: datetime) -> int:
+    """Free the alerts a killed process on this host had leased, so they go out now, not in 5 min.
+
+    Only this host's owners are judged (a pid means nothing on another machine of a cluster);
+    other hosts' leases simply expire.
+    """
+    host = socket.gethostname()
+    dead = []
+    for owner in archive.lease_owners(now):
+        name, _, pid = owner.rpartition(":")
+        if name == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            dead.append(owner)
+    released = archive.release_leases(dead)
+    if released:
+        log.info(
+            "released leases of dead processes", extra=fields(alerts=released, owners=len(dead))
+        )
+    return released
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIterator[Runtime]:
     """Open the archive, the HTTP client, the extraction pool and the channels; close them all."""
@@ -213,6 +247,7 @@ async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIter
         if workers:
             pool = ExtractorPool()
             stack.callback(pool.close)
+        await asyncio.to_thread(release_dead_leases, archive, datetime.now(UTC))
         metrics = Metrics()
         metrics.watch_outbox(archive.outbox_counts)
         pipeline = Pipeline(

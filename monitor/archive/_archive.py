@@ -131,6 +131,14 @@ class Archive:
         with write(self._engine) as conn:
             return _outbox.requeue_failed(conn, ids=ids, now=now)
 
+    def lease_owners(self, now: datetime) -> list[str]:
+        with read(self._engine) as conn:
+            return _outbox.lease_owners(conn, now)
+
+    def release_leases(self, owners: Sequence[str]) -> int:
+        with write(self._engine) as conn:
+            return _outbox.release_leases(conn, owners)
+
     def outbox_counts(self) -> dict[str, int]:
         with read(self._engine) as conn:
             return _outbox.outbox_counts(conn)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 
 from monitor.archive import Archive
 from monitor.models import FeedState
+from monitor.runtime import release_dead_leases
 from tests.archive.conftest import NOW
 from tests.archive.support import FEED_A, entry, match, processed
 
@@ -139,3 +144,18 @@ def test_concurrent_claimers_never_share_a_row(archive_target: tuple[str, str | 
     assert not errors
     assert not set(got["a"]) & set(got["b"])
     assert len(got["a"]) + len(got["b"]) == 200
+
+
+def test_leases_of_a_dead_process_on_this_host_are_released(archive: Archive) -> None:
+    """A daemon killed with -9 leaves leases; its successor frees them instead of waiting."""
+    _fill(archive, 2)
+    host = socket.gethostname()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    archive.claim_due_alerts(NOW, owner=f"{host}:{dead.pid}", lease=LEASE, limit=2)
+    archive.claim_due_alerts(NOW, owner=f"elsewhere:{dead.pid}", lease=LEASE, limit=1)
+    archive.claim_due_alerts(NOW, owner=f"{host}:{os.getpid()}", lease=LEASE, limit=1)
+    assert release_dead_leases(archive, NOW) == 2
+    again = archive.claim_due_alerts(NOW, owner="next", lease=LEASE)
+    assert len(again) == 2  # the other host's and the live process's leases stand
+    assert {p.attempts for p in again} == {0}  # a release is not an attempt
