@@ -19,6 +19,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor import __version__
 from monitor.config import Settings, load_settings
 from monitor.errors import ConfigError
 from monitor.httpd import StatusServer
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 
 DELIVERY_EVERY = timedelta(seconds=10)
 PRUNE_EVERY = timedelta(hours=6)
+HEARTBEAT_EVERY = timedelta(seconds=15)  # `news-monitor status` calls a daemon up within 60 s
+FEED_LEASE = timedelta(minutes=10)  # longer than any poll (timeouts, extraction deadlines)
 
 
 def utcnow() -> datetime:
@@ -75,6 +78,7 @@ class Service:
             self._scheduler = scheduler
             await self._schedule_feeds(runtime.feeds, first_run=True)
             self._add_job(self._deliver, DELIVERY_EVERY, "deliver")
+            self._add_job(self._heartbeat, HEARTBEAT_EVERY, "heartbeat")
             if settings.archive.keep_entries is not None:
                 self._add_job(self._prune, PRUNE_EVERY, "prune")
             scheduler.start()
@@ -94,6 +98,7 @@ class Service:
                 )
                 await self._stop.wait()
                 await self._shutdown(scheduler, helpers)
+                await asyncio.to_thread(runtime.archive.forget_daemon, runtime.owner)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         log.info("service stopped")
@@ -200,9 +205,27 @@ class Service:
     # -- jobs -------------------------------------------------------------------------------
 
     async def _poll(self, feed: FeedJob) -> None:
-        assert self._runtime is not None
-        result = await self._runtime.pipeline.poll(feed, now=self.clock())
+        runtime = self._runtime
+        assert runtime is not None
+        archive = runtime.archive
+        now = self.clock()
         job = self._scheduler.get_job(f"feed:{feed.url}") if self._scheduler else None
+        # Daemons sharing one archive poll each feed once: take its lease, or learn when the
+        # daemon that just polled it wants the next poll. A little early is still due (jitter).
+        every = (feed.interval or DEFAULT_INTERVAL).total_seconds()
+        early = now + timedelta(seconds=min(every * 0.2, 60))
+        claimed = await asyncio.to_thread(
+            archive.claim_due_feeds, [feed.url], early, owner=runtime.owner, lease=FEED_LEASE
+        )
+        if not claimed:
+            state = await asyncio.to_thread(archive.feed_state, feed.url)
+            if job is not None and state and state.next_poll_at and state.next_poll_at > now:
+                job.modify(next_run_time=state.next_poll_at)
+            return
+        try:
+            result = await runtime.pipeline.poll(feed, now=now)
+        finally:
+            await asyncio.to_thread(archive.release_feed, feed.url, runtime.owner)
         later = result.next_poll_at
         if (
             job is not None
@@ -227,6 +250,17 @@ class Service:
         while True:
             self.notifier.watchdog()
             await asyncio.sleep(interval)
+
+    async def _heartbeat(self) -> None:
+        runtime = self._runtime
+        if runtime is not None:
+            info = {
+                "feeds": len(runtime.feeds),
+                "rules": len(runtime.pipeline.ruleset),
+                "version": __version__,
+                "config": str(self.config),
+            }
+            await asyncio.to_thread(runtime.archive.heartbeat, runtime.owner, self.clock(), info)
 
     async def _status(self) -> str:
         assert self._runtime is not None

@@ -105,9 +105,14 @@ class FetchError(FeedError):
 
 
 class ParseError(FeedError):
-    """The fetched bytes are not a feed we can read (empty, HTML, hopelessly broken)."""
+    """The fetched bytes are not a feed we can read (empty, HTML, hopelessly broken).
 
-    kind = "parse"
+    `kind` is "not-a-feed" when the body is something else (an HTML page), else "parse".
+    """
+
+    def __init__(self, message: str, *, subject: str | None = None, kind: str = "parse") -> None:
+        super().__init__(message, subject=subject)
+        self.kind = kind
 
 
 class ExtractError(MonitorError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,12 @@ class FeedState:
     last_error_at: datetime | None = None
     last_new_entry_at: datetime | None = None
     disabled: bool = False  # set on 410 Gone or by the user
+    # Feed health (monitor.health): streaks, and the health alert that is out, if any.
+    failing_since: datetime | None = None  # first failed poll of the current failing run
+    ok_streak: int = 0  # consecutive good polls
+    health: str | None = None  # "failing" or "silent" while that health alert stands
+    health_since: datetime | None = None  # the episode that alert is about
+    typical_gap: timedelta | None = None  # median gap between the feed's items (full reads)
 
 
 @dataclass(frozen=True, slots=True)

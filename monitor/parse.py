@@ -85,7 +85,8 @@ def parse_feed(
     falls back to `updated`; dates are converted to UTC, None when the feed gives none (the
     archive then uses the first-seen time) and clamped to `now` when in the future; of
     duplicate ids the first entry wins; an item with no title, link or text is dropped;
-    `link` is kept only when it resolves to http(s) (a `urn:` guid is no link).
+    `link` is kept only when it resolves to http(s) (a `urn:` guid is no link); the
+    fingerprint covers title, text and link, not dates (re-dating is no news).
     """
     if not body.strip():
         raise ParseError("empty response body", subject=feed_name)
@@ -101,7 +102,9 @@ def parse_feed(
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     entries = _entries(parsed.entries, feed_url=feed_url, feed_name=feed_name, now=now)
     if not entries and not parsed.get("version"):
-        raise ParseError(_not_a_feed(body, content_type, reason), subject=feed_name)
+        raise ParseError(
+            _not_a_feed(body, content_type, reason), subject=feed_name, kind="not-a-feed"
+        )
     problem = None
     if reason:
         encoding = isinstance(exc, feedparser.CharacterEncodingOverride)
@@ -151,26 +154,14 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, path, "&".join(kept), ""))
 
 
-def entry_fingerprint(
-    *,
-    title: str,
-    summary: str,
-    link: str | None,
-    published: datetime | None,
-    updated: datetime | None,
-) -> str:
-    """sha256 over what a reader sees of an entry: it changes iff one of these changes.
+def entry_fingerprint(*, title: str, summary: str, link: str | None) -> str:
+    """sha256 over what a reader reads of an entry: it changes iff one of these changes.
 
-    Give it the dates as the feed states them (before clamping to `now`), or a future-dated
-    entry would look changed at every poll.
+    Dates are left out on purpose: a feed that re-dates old items (or stamps every item with
+    the time of the request) would otherwise have every item processed again at each poll,
+    its pages fetched again, and would never look silent. Only new words are news.
     """
-    data = [
-        title,
-        summary,
-        link or "",
-        published.isoformat() if published else "",
-        updated.isoformat() if updated else "",
-    ]
+    data = [title, summary, link or ""]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 
@@ -236,9 +227,7 @@ def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime
         published=min(published, now) if published else None,
         updated=min(updated, now) if updated else None,
         tags=_tags(item.get("tags") or ()),
-        fingerprint=entry_fingerprint(
-            title=title, summary=summary, link=link, published=published, updated=updated
-        ),
+        fingerprint=entry_fingerprint(title=title, summary=summary, link=link),
     )
 
 

@@ -14,11 +14,14 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 from monitor.archive import Archive
 from monitor.errors import ExtractError, FeedError, FetchError, ParseError
 from monitor.fetch import Fetcher
+from monitor.health import HealthPolicy, judge
+from monitor.hosts import DEFAULT_WAIT, HOST_SIGNALS, HostPenalties
 from monitor.logs import fields
 from monitor.metrics import Metrics
 from monitor.models import Article, Document, Entry, FeedState, ParsedFeed, ProcessedEntry
@@ -26,6 +29,7 @@ from monitor.query import RuleSet
 from monitor.schedule import (
     AUTO_CEILING,
     AUTO_DEFAULT,
+    JITTER,
     Hints,
     adaptive_interval,
     hints_for,
@@ -54,7 +58,11 @@ class FeedJob:
 
 @dataclass(frozen=True, slots=True)
 class PollResult:
-    """What one poll did; `outcome` is ok, not-modified, unchanged, disabled or error."""
+    """What one poll did; `outcome` is ok, not-modified, unchanged, disabled, deferred or error.
+
+    "deferred": the feed's host asked several of its feeds to wait (monitor.hosts); no request
+    was made and nothing counts as an error.
+    """
 
     feed: str
     outcome: str
@@ -87,6 +95,8 @@ class Pipeline:
         pool: ExtractorPool | None = None,
         metrics: Metrics | None = None,
         rng: random.Random | None = None,
+        health: HealthPolicy | None = None,
+        hosts: HostPenalties | None = None,
     ) -> None:
         self.archive = archive
         self.fetcher = fetcher
@@ -95,6 +105,8 @@ class Pipeline:
         self.pool = pool
         self.metrics = metrics or Metrics()
         self.rng = rng or random.Random()  # noqa: S311 - scheduling jitter
+        self.health = health or HealthPolicy()
+        self.hosts = hosts or HostPenalties()
 
     async def poll(self, feed: FeedJob, *, now: datetime) -> PollResult:
         """Fetch, parse, process and archive one feed. Never raises for the feed's own faults."""
@@ -111,6 +123,9 @@ class Pipeline:
         state = await asyncio.to_thread(self.archive.feed_state, feed.url) or FeedState(feed.url)
         if state.disabled:
             return PollResult(feed.name, "disabled")
+        paused = self.hosts.blocked_until(_host(state.current_url or feed.url), now)
+        if paused is not None:  # the host asked its feeds to wait: no request, no error
+            return await self._defer(feed, state, paused, now)
         try:
             fetched = await self.fetcher.fetch(
                 state.current_url or feed.url,
@@ -163,6 +178,7 @@ class Pipeline:
             last_new_entry_at=now if new else polled.last_new_entry_at,
             next_poll_at=self._next(interval, now, 0, hints_for(fetched.headers, parsed, now)),
         )
+        final = await self._judge_health(feed, final, now, [e.published for e in parsed.entries])
         record = await asyncio.to_thread(self.archive.record_poll, final, processed, now)
         result = PollResult(
             feed.name,
@@ -267,6 +283,7 @@ class Pipeline:
             last_error_kind=None,
             next_poll_at=self._next(self._interval(feed, state), now, 0, hints),
         )
+        state = await self._judge_health(feed, state, now)
         await asyncio.to_thread(self.archive.save_feed_state, state)
         log.info("feed polled", extra=fields(feed=feed.name, outcome=outcome))
         return PollResult(feed.name, outcome, next_poll_at=state.next_poll_at)
@@ -291,6 +308,10 @@ class Pipeline:
             disabled=state.disabled or gone,
             next_poll_at=self._next(self._interval(feed, state), now, errors, hints),
         )
+        if status in HOST_SIGNALS:
+            wait = timedelta(seconds=retry_after) if retry_after else DEFAULT_WAIT
+            self._penalise(feed, state, now + wait, now)
+        state = await self._judge_health(feed, state, now)
         await asyncio.to_thread(self.archive.save_feed_state, state)
         log.error(
             "feed failed",
@@ -303,6 +324,65 @@ class Pipeline:
         return PollResult(
             feed.name, "error", error=exc.message, error_kind=kind, next_poll_at=state.next_poll_at
         )
+
+    # --- host pauses (monitor.hosts) and feed health (monitor.health) ---------------------
+
+    def _penalise(self, feed: FeedJob, state: FeedState, until: datetime, now: datetime) -> None:
+        """A 429/503 told this feed to wait; several of its host's feeds pause the host."""
+        host = _host(state.current_url or feed.url)
+        before = self.hosts.blocked_until(host, now)
+        paused = self.hosts.record(host, feed.url, until, now)
+        if paused is not None and before is None:
+            log.warning(
+                "host asks several feeds to wait: all its feeds pause",
+                extra=fields(host=host, until=paused.isoformat()),
+            )
+
+    async def _defer(
+        self, feed: FeedJob, state: FeedState, paused: datetime, now: datetime
+    ) -> PollResult:
+        spread = (paused - now).total_seconds() * JITTER
+        later = paused + timedelta(seconds=self.rng.uniform(0, max(spread, 1.0)))
+        if state.next_poll_at is None or state.next_poll_at < later:
+            await asyncio.to_thread(
+                self.archive.save_feed_state, replace(state, next_poll_at=later)
+            )
+        log.info("feed deferred: its host asked to wait", extra=fields(feed=feed.name))
+        return PollResult(feed.name, "deferred", next_poll_at=later)
+
+    async def _judge_health(
+        self,
+        feed: FeedJob,
+        state: FeedState,
+        now: datetime,
+        published: Sequence[datetime | None] | None = None,
+    ) -> FeedState:
+        """Health bookkeeping on the state; a change queues one health alert (outbox first)."""
+        state, alert = judge(state, self.health, now, feed_name=feed.name, published=published)
+        if alert is None:
+            return state
+        if alert.recovered:
+            log.info("feed recovered", extra=fields(feed=feed.name, was=alert.problem))
+        else:
+            log.warning(
+                f"feed is {alert.problem}", extra=fields(feed=feed.name, problem=alert.message)
+            )
+        if self.health.channel:
+            await asyncio.to_thread(
+                partial(
+                    self.archive.record_health_alert,
+                    feed_url=feed.url,
+                    feed_name=feed.name,
+                    rule=alert.rule,
+                    event=alert.event,
+                    anchor=alert.anchor,
+                    title=alert.title,
+                    message=alert.message,
+                    channel=self.health.channel,
+                    now=now,
+                )
+            )
+        return state
 
     @staticmethod
     def _interval(feed: FeedJob, state: FeedState) -> timedelta:
@@ -319,3 +399,7 @@ class Pipeline:
 
     def _next(self, interval: timedelta, now: datetime, errors: int, hints: Hints) -> datetime:
         return next_poll_at(now, interval, error_count=errors, hints=hints, rng=self.rng)
+
+
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()

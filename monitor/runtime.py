@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +36,7 @@ from monitor.config import (
     WebhookChannelSettings,
 )
 from monitor.fetch import Fetcher, FetchOptions
+from monitor.health import HealthPolicy
 from monitor.logs import fields
 from monitor.metrics import Metrics
 from monitor.pipeline import FeedJob, Pipeline, PollResult
@@ -66,14 +67,24 @@ class Runtime:
     _delivering: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run_cycle(
-        self, *, now: datetime, feeds: Sequence[FeedJob] | None = None
+        self,
+        *,
+        now: datetime,
+        feeds: Sequence[FeedJob] | None = None,
+        on_result: Callable[[PollResult], None] | None = None,
     ) -> list[PollResult]:
-        """Poll the given feeds (default: all) once, concurrently; one result per feed."""
+        """Poll the given feeds (default: all) once, concurrently; one result per feed.
+
+        `on_result` hears of each feed as it finishes (a progress bar).
+        """
         gate = asyncio.Semaphore(POLL_CONCURRENCY)
 
         async def one(feed: FeedJob) -> PollResult:
             async with gate:
-                return await self.pipeline.poll(feed, now=now)
+                result = await self.pipeline.poll(feed, now=now)
+            if on_result is not None:
+                on_result(result)
+            return result
 
         return list(await asyncio.gather(*(one(f) for f in (feeds or self.feeds))))
 
@@ -111,6 +122,7 @@ class Runtime:
             log.warning("fetch options changed: restart the service to use them")
         self.pipeline.ruleset = settings.ruleset
         self.pipeline.rule_channels = {r.name: tuple(r.channels) for r in settings.rules}
+        self.pipeline.health = health_policy(settings)
         self.feeds = feed_jobs(settings)
         async with self._delivering:
             old = self.channels
@@ -136,6 +148,17 @@ def feed_jobs(settings: Settings) -> list[FeedJob]:
         for feed in settings.feeds
         if feed.enabled
     ]
+
+
+def health_policy(settings: Settings) -> HealthPolicy:
+    health = settings.health
+    return HealthPolicy(
+        channel=health.channel,
+        failures=health.failures,
+        failing_for=health.failing_for,
+        silent_for=health.silent_for,
+        recover_after=health.recover_after,
+    )
 
 
 def fetch_options(settings: Settings) -> FetchOptions:
@@ -217,7 +240,7 @@ def _alive(pid: int) -> bool:
 
 
 def release_dead_leases(archive: Archive, now: datetime) -> int:
-    """Free the alerts a killed process on this host had leased, so they go out now, not in 5 min.
+    """Free what a killed process on this host had leased (feeds, alerts): due now, not later.
 
     Only this host's owners are judged (a pid means nothing on another machine of a cluster);
     other hosts' leases simply expire.
@@ -230,9 +253,7 @@ def release_dead_leases(archive: Archive, now: datetime) -> int:
             dead.append(owner)
     released = archive.release_leases(dead)
     if released:
-        log.info(
-            "released leases of dead processes", extra=fields(alerts=released, owners=len(dead))
-        )
+        log.info("released leases of dead processes", extra=fields(rows=released, owners=len(dead)))
     return released
 
 
@@ -257,6 +278,7 @@ async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIter
             rule_channels={rule.name: tuple(rule.channels) for rule in settings.rules},
             pool=pool,
             metrics=metrics,
+            health=health_policy(settings),
         )
         runtime = Runtime(
             settings=settings,

@@ -6,10 +6,12 @@ unreachable server skips them with a message; with CI=true it fails them.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -82,3 +84,20 @@ def archive_target(
         with engine.begin() as conn:
             conn.execute(sa.text(f'drop schema "{schema}" cascade'))
         engine.dispose()
+
+
+def archive_url(target: tuple[str, str | None]) -> str:
+    """An `[archive] url` for `archive_target`: PostgreSQL's schema rides in the options."""
+    url, schema = target
+    if schema is None:
+        return url
+    return f"{url}?options={quote(f'-csearch_path={schema}')}"
+
+
+@pytest.fixture(autouse=True)
+def _monitor_logging() -> Iterator[None]:
+    """A CLI test's configure_logging must not outlive it (caplog needs propagation)."""
+    logger = logging.getLogger("monitor")
+    saved = (logger.handlers[:], logger.propagate, logger.level)
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -25,6 +24,7 @@ from monitor.config import load_settings
 from monitor.demo.receiver import Receiver, receive_webhooks
 from monitor.runtime import open_runtime
 from tests.alerts.support import free_port
+from tests.conftest import archive_url
 
 # rule name -> (query, article pages that must alert; every other page must not)
 TABLE: dict[str, tuple[str, set[str]]] = {
@@ -74,13 +74,6 @@ def webhook() -> Iterator[Receiver]:
         yield receiver
 
 
-def _archive_url(target: tuple[str, str | None]) -> str:
-    url, schema = target
-    if schema is None:
-        return url
-    return f"{url}?options={quote(f'-csearch_path={schema}')}"
-
-
 def _config(tmp_path: Path, origin: str, archive_url: str, smtp_port: int, hook: str) -> Path:
     parts = [f'[archive]\nurl = "{archive_url}"\n[fetch]\nallow_private = true\n']
     for name, path in FEEDS.items():
@@ -115,7 +108,7 @@ def test_fixture_table_end_to_end(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     mailbox, smtp_port = smtp
-    config = _config(tmp_path, site_origin, _archive_url(archive_target), smtp_port, webhook.url)
+    config = _config(tmp_path, site_origin, archive_url(archive_target), smtp_port, webhook.url)
     settings = load_settings(config, environ={"HOOK_SECRET": "s3cret"})
 
     first_cycle_records: list[logging.LogRecord] = []

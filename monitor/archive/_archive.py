@@ -8,12 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.archive import _entries, _feeds, _outbox, _read, _search
+from monitor.archive import _entries, _feeds, _health, _leases, _outbox, _read, _search, _status
 from monitor.archive._engine import make_engine, read, translate_errors, write
-from monitor.archive._records import MatchRow, OutboxRow, PollRecord, StoredEntry
+from monitor.archive._records import Heartbeat, MatchRow, OutboxRow, PollRecord, StoredEntry
 from monitor.archive._schema import migrate, schema_version
 from monitor.models import Entry, FeedState, PendingAlert, ProcessedEntry
 
@@ -71,6 +72,34 @@ class Archive:
         with write(self._engine) as conn:
             _feeds.save_feed_state(conn, state)
 
+    def record_health_alert(
+        self,
+        *,
+        feed_url: str,
+        feed_name: str,
+        rule: str,
+        event: str,
+        anchor: datetime,
+        title: str,
+        message: str,
+        channel: str,
+        now: datetime,
+    ) -> bool:
+        """Queue a feed health alert in the outbox; idempotent per (feed, event, anchor)."""
+        with write(self._engine) as conn:
+            return _health.record_health_alert(
+                conn,
+                feed_url=feed_url,
+                feed_name=feed_name,
+                rule=rule,
+                event=event,
+                anchor=anchor,
+                title=title,
+                message=message,
+                channel=channel,
+                now=now,
+            )
+
     def claim_due_feeds(
         self, urls: Sequence[str], now: datetime, *, owner: str, lease: timedelta
     ) -> list[str]:
@@ -98,6 +127,20 @@ class Archive:
         """Clear the text of entries older than `older_than` that matched nothing."""
         with write(self._engine) as conn:
             return _entries.prune(conn, older_than)
+
+    # daemons
+
+    def heartbeat(self, owner: str, now: datetime, info: dict[str, Any]) -> None:
+        with write(self._engine) as conn:
+            _status.heartbeat(conn, owner, now, info)
+
+    def forget_daemon(self, owner: str) -> None:
+        with write(self._engine) as conn:
+            _status.forget(conn, owner)
+
+    def heartbeats(self) -> list[Heartbeat]:
+        with read(self._engine) as conn:
+            return _status.heartbeats(conn)
 
     # outbox
 
@@ -132,12 +175,14 @@ class Archive:
             return _outbox.requeue_failed(conn, ids=ids, now=now)
 
     def lease_owners(self, now: datetime) -> list[str]:
+        """Owners of live leases on feeds and alerts."""
         with read(self._engine) as conn:
-            return _outbox.lease_owners(conn, now)
+            return _leases.lease_owners(conn, now)
 
     def release_leases(self, owners: Sequence[str]) -> int:
+        """Free every feed and alert `owners` hold; returns how many rows were freed."""
         with write(self._engine) as conn:
-            return _outbox.release_leases(conn, owners)
+            return _leases.release_leases(conn, owners)
 
     def outbox_counts(self) -> dict[str, int]:
         with read(self._engine) as conn:
@@ -159,6 +204,10 @@ class Archive:
         with read(self._engine) as conn:
             return _read.read_matches(conn, since=since, rule=rule, limit=limit)
 
+    def entry_counts(self) -> dict[str, int]:
+        with read(self._engine) as conn:
+            return _read.entry_counts(conn)
+
     def iter_entries(self, *, since: datetime | None = None) -> Iterator[StoredEntry]:
         """Every archived entry (published since `since`), oldest first, read in pages."""
         after = 0
@@ -169,6 +218,26 @@ class Archive:
             if len(page) < self.entry_page_size:
                 return
             after = page[-1].id
+
+    def search_candidates(
+        self,
+        prefixes: Sequence[str],
+        *,
+        since: datetime | None = None,
+        rule: str | None = None,
+        page_size: int = 200,
+    ) -> Iterator[tuple[MatchRow, StoredEntry]]:
+        """Matches (newest first) with their entries, whose entry has a word per prefix."""
+        offset = 0
+        while True:
+            with read(self._engine) as conn:
+                page = _search.candidate_page(
+                    conn, prefixes, since=since, rule=rule, offset=offset, size=page_size
+                )
+            yield from page
+            if len(page) < page_size:
+                return
+            offset += page_size
 
     def search(
         self,

@@ -194,7 +194,7 @@ def record_poll(
         values = _entry_values(state.url, item, story, now)
         entry_row = _upsert_entry(conn, values, had_date=entry.published is not None)
         if item.matches:
-            index_entry(conn, entry_row, entry.title, item.text)
+            index_entry(conn, entry_row, entry.title, f"{item.text}\n{entry.summary}")
         for match in item.matches:
             match_id = _insert_match(conn, match, story, entry_row, now)
             if match_id is None:

@@ -149,27 +149,6 @@ def requeue_failed(conn: sa.Connection, *, ids: Sequence[int] | None, now: datet
     return int(result.rowcount)
 
 
-def lease_owners(conn: sa.Connection, now: datetime) -> list[str]:
-    """Owners holding a live lease on some row."""
-    query = sa.select(outbox.c.lease_owner).where(outbox.c.lease_until > now).distinct()
-    return [str(owner) for owner in conn.execute(query).scalars() if owner]
-
-
-def release_leases(conn: sa.Connection, owners: Sequence[str]) -> int:
-    """Drop the leases of `owners` (processes known dead): their rows are due again at once.
-
-    Attempts are not counted: a dead process never learnt how its attempt ended.
-    """
-    if not owners:
-        return 0
-    result = conn.execute(
-        outbox.update()
-        .where(outbox.c.lease_owner.in_(list(owners)))
-        .values(lease_owner=None, lease_until=None)
-    )
-    return int(result.rowcount)
-
-
 def outbox_counts(conn: sa.Connection) -> dict[str, int]:
     counts = dict.fromkeys(STATUSES, 0)
     rows = conn.execute(sa.select(outbox.c.status, sa.func.count()).group_by(outbox.c.status))

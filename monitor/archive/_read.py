@@ -5,6 +5,7 @@ Functions take an open connection; `iter_entries` pages by id in short transacti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ def match_select() -> sa.Select[Any]:
     return (
         sa.select(
             matches.c.id,
+            matches.c.entry,
             matches.c.rule,
             matches.c.story,
             matches.c.hits,
@@ -84,6 +86,22 @@ def read_matches(
     return [match_row(row) for row in conn.execute(query)]
 
 
+def stored_entry(row: sa.Row[Any]) -> StoredEntry:
+    return StoredEntry(
+        id=row.id,
+        feed_url=row.feed_url,
+        feed=row.feed_name,
+        title=row.title,
+        summary=row.summary,
+        text=row.text,
+        link=row.link,
+        published=row.published,
+        tags=tuple(row.tags or ()),
+        author=row.author,
+        lang=row.lang,
+    )
+
+
 def entry_page(
     conn: sa.Connection, *, after: int, since: datetime | None, size: int
 ) -> list[StoredEntry]:
@@ -91,19 +109,15 @@ def entry_page(
     query = sa.select(entries).where(entries.c.id > after).order_by(entries.c.id).limit(size)
     if since is not None:
         query = query.where(entries.c.published >= since)
-    return [
-        StoredEntry(
-            id=row.id,
-            feed_url=row.feed_url,
-            feed=row.feed_name,
-            title=row.title,
-            summary=row.summary,
-            text=row.text,
-            link=row.link,
-            published=row.published,
-            tags=tuple(row.tags or ()),
-            author=row.author,
-            lang=row.lang,
-        )
-        for row in conn.execute(query)
-    ]
+    return [stored_entry(row) for row in conn.execute(query)]
+
+
+def entries_by_id(conn: sa.Connection, ids: Sequence[int]) -> dict[int, StoredEntry]:
+    rows = conn.execute(sa.select(entries).where(entries.c.id.in_(list(ids))))
+    return {row.id: stored_entry(row) for row in rows}
+
+
+def entry_counts(conn: sa.Connection) -> dict[str, int]:
+    """Archived entries per feed url."""
+    query = sa.select(entries.c.feed_url, sa.func.count()).group_by(entries.c.feed_url)
+    return {str(url): int(n) for url, n in conn.execute(query)}

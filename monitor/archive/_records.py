@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from monitor.models import Document, Hit
@@ -91,3 +92,13 @@ class StoredEntry:
             lang=self.lang,
             feed_name=self.feed,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A daemon's last sign of life."""
+
+    owner: str  # "host:pid"
+    started_at: datetime
+    beat_at: datetime
+    info: dict[str, Any]

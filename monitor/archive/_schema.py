@@ -64,6 +64,12 @@ feeds = sa.Table(
     sa.Column("last_error_at", UTCDateTime),
     sa.Column("last_new_entry_at", UTCDateTime),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    # feed health (migration v4)
+    sa.Column("failing_since", UTCDateTime),
+    sa.Column("ok_streak", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("health", sa.String(16)),
+    sa.Column("health_since", UTCDateTime),
+    sa.Column("typical_gap", sa.Interval),
     sa.Column("lease_owner", sa.Text),
     sa.Column("lease_until", UTCDateTime),
     sa.Index("ix_feeds_next_poll_at", "next_poll_at"),
@@ -171,7 +177,44 @@ def _v2_search(conn: sa.Connection) -> None:
         conn.exec_driver_sql(SQLITE_SEARCH_DDL)
 
 
-MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (_v1_core, _v2_search)
+# One row per running daemon, refreshed every few seconds: what `news-monitor status` reads.
+daemons = sa.Table(
+    "daemons",
+    metadata,
+    sa.Column("owner", sa.Text, primary_key=True),  # "host:pid"
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("beat_at", UTCDateTime, nullable=False),
+    sa.Column("info", sa.JSON, nullable=False),  # feeds, rules, version
+)
+
+
+def _v3_daemons(conn: sa.Connection) -> None:
+    daemons.create(conn, checkfirst=True)
+
+
+_V4_FEED_HEALTH = ("failing_since", "ok_streak", "health", "health_since", "typical_gap")
+
+
+def _v4_feed_health(conn: sa.Connection) -> None:
+    """Feed health columns on `feeds` (a fresh database got them from v1 already)."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    present = {c["name"] for c in sa.inspect(conn).get_columns("feeds", schema=schema)}
+    preparer = conn.dialect.identifier_preparer
+    table = f"{preparer.quote_schema(schema)}.feeds" if schema else "feeds"
+    for name in _V4_FEED_HEALTH:
+        if name not in present:
+            column = feeds.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            extra = " NOT NULL DEFAULT 0" if name == "ok_streak" else ""
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}{extra}")
+
+
+MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
+    _v1_core,
+    _v2_search,
+    _v3_daemons,
+    _v4_feed_health,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,6 +7,8 @@ insert rate tenfold). Queries are words and "quoted phrases", all required.
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.archive._engine import insert, is_postgres
-from monitor.archive._read import filter_matches, match_row, match_select
-from monitor.archive._records import MatchRow
+from monitor.archive._read import entries_by_id, filter_matches, match_row, match_select
+from monitor.archive._records import MatchRow, StoredEntry
 from monitor.archive._schema import matches, pg_search
 
 _SIMPLE: sa.ColumnElement[Any] = sa.literal_column("'simple'::regconfig")
@@ -49,9 +51,18 @@ class TextQuery:
         return " AND ".join(quoted)
 
 
+def _unaccented(text: str) -> str:
+    """What PostgreSQL's 'simple' config should see: no accents (FTS5 drops them itself)."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def index_entry(conn: sa.Connection, entry_row: int, title: str, text: str) -> None:
     """(Re)index one matched entry."""
     if is_postgres(conn):
+        title, text = _unaccented(title), _unaccented(text)
         document = sa.func.to_tsvector(_SIMPLE, title + "\n" + text)
         stmt = insert(conn, pg_search).values(entry=entry_row, document=document)
         conn.execute(
@@ -78,6 +89,41 @@ def _matching_entries(conn: sa.Connection, query: TextQuery) -> sa.Select[Any]:
     found = sa.text("SELECT rowid FROM search_index WHERE search_index MATCH :q")
     sub = found.bindparams(q=query.fts5()).columns(sa.column("rowid", sa.Integer)).subquery()
     return sa.select(sub.c.rowid)
+
+
+def _prefix_filter(conn: sa.Connection, prefixes: Sequence[str]) -> sa.Select[Any]:
+    """Entries holding a word starting with each of `prefixes` (letters and digits only)."""
+    if is_postgres(conn):
+        tsquery = sa.func.to_tsquery(_SIMPLE, " & ".join(f"{p}:*" for p in prefixes))
+        return sa.select(pg_search.c.entry).where(pg_search.c.document.op("@@")(tsquery))
+    fts = " AND ".join(f'"{p}"*' for p in prefixes)
+    found = sa.text("SELECT rowid FROM search_index WHERE search_index MATCH :q")
+    sub = found.bindparams(q=fts).columns(sa.column("rowid", sa.Integer)).subquery()
+    return sa.select(sub.c.rowid)
+
+
+def candidate_page(
+    conn: sa.Connection,
+    prefixes: Sequence[str],
+    *,
+    since: datetime | None,
+    rule: str | None,
+    offset: int,
+    size: int,
+) -> list[tuple[MatchRow, StoredEntry]]:
+    """One page of matches, newest first, whose entry has a word for every prefix.
+
+    A prefilter for the rule language: the caller confirms each with the real matcher.
+    """
+    if any(not p.isalnum() for p in prefixes):
+        raise ValueError("search prefixes are letters and digits only")
+    select = match_select()
+    if prefixes:
+        select = select.where(matches.c.entry.in_(_prefix_filter(conn, prefixes)))
+    select = filter_matches(select, since=since, rule=rule, limit=size).offset(offset)
+    rows = list(conn.execute(select))
+    stored = entries_by_id(conn, [row.entry for row in rows])
+    return [(match_row(row), stored[row.entry]) for row in rows]
 
 
 def search(

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from monitor import __version__
+from monitor.cli import views
 from monitor.errors import ConfigError, MonitorError
 from monitor.logs import configure_logging
 
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--language", default="english", help="Snowball stemmer (default english)")
     test.add_argument("--no-stemming", action="store_true")
     test.add_argument("--json", action="store_true")
+    views.add_parsers(sub)
     return parser
 
 
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.problems:
             print(f"config error: {line}", file=sys.stderr)
-        return EX_USAGE if args.command in {"check", "test-rule", "parse", "extract"} else EX_CONFIG
+        return EX_CONFIG if args.command in {"run", "once", "demo"} else EX_USAGE
     except MonitorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EX_USAGE
@@ -91,5 +93,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         "parse": inspect.parse,
         "extract": inspect.extract,
         "test-rule": inspect.test_rule,
+        "status": views.status,
+        "feeds": views.feeds,
+        "search": views.search,
+        "export": views.export,
+        "alerts": views.alerts,
     }
     return handlers[args.command](args)

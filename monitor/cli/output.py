@@ -1,10 +1,13 @@
-"""Output helpers shared by the commands: JSON lines and config location."""
+"""Output helpers shared by the commands: JSON lines, progress bars and config location."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,3 +29,17 @@ def _json_default(value: object) -> object:
     if isinstance(value, tuple | set | frozenset):
         return list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+@contextmanager
+def progress(what: str, *, total: int | None) -> Iterator[Callable[[], None]]:
+    """A progress bar on stderr when it is a terminal; a silent counter otherwise."""
+    if not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console  # noqa: PLC0415 - only terminals pay for it
+    from rich.progress import Progress  # noqa: PLC0415
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(what, total=total)
+        yield lambda: bar.advance(task)

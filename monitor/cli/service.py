@@ -7,7 +7,7 @@ import asyncio
 import os
 from datetime import UTC, datetime
 
-from monitor.cli.output import config_file, print_json
+from monitor.cli.output import config_file, print_json, progress
 from monitor.config import check_config, load_settings
 
 EX_INVALID = 2
@@ -42,7 +42,8 @@ def once(args: argparse.Namespace) -> int:
     async def cycle() -> int:
         now = datetime.now(UTC)
         async with open_runtime(settings) as runtime:
-            results = await runtime.run_cycle(now=now)
+            with progress("polling feeds", total=len(runtime.feeds)) as advance:
+                results = await runtime.run_cycle(now=now, on_result=lambda _: advance())
             report = await runtime.deliver(now=datetime.now(UTC))
         failed = [r for r in results if r.outcome == "error"]
         for result in results:

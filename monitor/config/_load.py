@@ -287,6 +287,12 @@ class _Loader:
         channel_names = sorted(channels) if isinstance(channels, dict) else []
         rules = [r if isinstance(r, dict) else {} for r in _list(data.get("rules"))]
         self._unique(rules, "name", "rule name", "rules")
+        health = data.get("health")
+        watcher = health.get("channel") if isinstance(health, dict) else None
+        if isinstance(watcher, str) and watcher not in channel_names:
+            known = ", ".join(channel_names) or "none"
+            message = f'undefined channel "{watcher}" (defined: {known})'
+            self.problems.append(self._at(("health", "channel"), message))
         for index, rule in enumerate(rules):
             for name in _strings(rule.get("channels")):
                 if name not in channel_names:

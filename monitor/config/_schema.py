@@ -275,6 +275,22 @@ class DeliverySettings(_Model):
         return self
 
 
+def _to_silence(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() in {"auto", "off"}:
+        return value.strip().lower()
+    return _to_duration(value)
+
+
+class HealthSettings(_Model):
+    """[health]: feed health alerts (monitor.health). No `channel`: tracked and logged only."""
+
+    channel: str | None = None
+    failures: int = Field(default=5, ge=1)  # consecutive failed polls
+    failing_for: Duration = timedelta(hours=6)  # or failing this long
+    silent_for: Annotated[timedelta | Literal["auto", "off"], BeforeValidator(_to_silence)] = "auto"
+    recover_after: int = Field(default=2, ge=1)  # consecutive good polls before "recovered"
+
+
 class HttpSettings(_Model):
     listen: str | None = None  # "127.0.0.1:9464"; None: no health/metrics endpoint
 
@@ -310,6 +326,7 @@ class Settings(BaseSettings):
     channels: dict[str, ChannelSettings] = Field(default_factory=dict)
     delivery: DeliverySettings = DeliverySettings()  # frozen: safe to share
     http: HttpSettings = HttpSettings()  # frozen: safe to share
+    health: HealthSettings = HealthSettings()  # frozen: safe to share
     include: list[str] = Field(default_factory=list)
     watch: bool = True
     # On SIGTERM, in-flight polls and deliveries get this long; the unit's TimeoutStopSec is longer.
@@ -428,6 +445,7 @@ __all__ = [
     "EmailChannelSettings",
     "FeedSettings",
     "FetchSettings",
+    "HealthSettings",
     "HttpSettings",
     "RetryOverride",
     "RuleSettings",

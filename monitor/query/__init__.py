@@ -25,6 +25,7 @@ from monitor.query.ast import (
 from monitor.query.document import AnalyzedDocument
 from monitor.query.matcher import CompiledRule, RuleSet, compile_rule, compile_rules
 from monitor.query.parser import parse_query
+from monitor.query.prefilter import required_prefixes
 
 
 def analyze(doc: Document) -> AnalyzedDocument:
@@ -55,4 +56,5 @@ __all__ = [
     "fold",
     "languages",
     "parse_query",
+    "required_prefixes",
 ]

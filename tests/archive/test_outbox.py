@@ -155,7 +155,9 @@ def test_leases_of_a_dead_process_on_this_host_are_released(archive: Archive) ->
     archive.claim_due_alerts(NOW, owner=f"{host}:{dead.pid}", lease=LEASE, limit=2)
     archive.claim_due_alerts(NOW, owner=f"elsewhere:{dead.pid}", lease=LEASE, limit=1)
     archive.claim_due_alerts(NOW, owner=f"{host}:{os.getpid()}", lease=LEASE, limit=1)
-    assert release_dead_leases(archive, NOW) == 2
+    assert archive.claim_due_feeds(["f"], NOW, owner=f"{host}:{dead.pid}", lease=LEASE) == ["f"]
+    assert release_dead_leases(archive, NOW) == 3  # two alerts and one feed
+    assert archive.claim_due_feeds(["f"], NOW, owner="next", lease=LEASE) == ["f"]
     again = archive.claim_due_alerts(NOW, owner="next", lease=LEASE)
     assert len(again) == 2  # the other host's and the live process's leases stand
     assert {p.attempts for p in again} == {0}  # a release is not an attempt
