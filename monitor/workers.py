@@ -304,7 +304,8 @@ def _serve(conn: Connection) -> None:
         try:
             reply: tuple[Any, ...] = ("ok", func(*args, **kwargs))
         except MonitorError as exc:
-            reply = ("error", type(exc).__name__, exc.message, exc.subject, _cause(exc))
+            kind = getattr(exc, "kind", None)  # e.g. ParseError "not-a-feed" vs "parse"
+            reply = ("error", type(exc).__name__, exc.message, exc.subject, _cause(exc), kind)
         except Exception:  # a bug: the parent re-raises it with this traceback
             reply = ("bug", traceback.format_exc())
         try:
@@ -325,9 +326,11 @@ def _unpack(reply: tuple[Any, ...], error: type[MonitorError], subject: str | No
     if kind == "ok":
         return reply[1]
     if kind == "error":
-        _, name, message, remote_subject, cause = reply
+        _, name, message, remote_subject, cause, kind = reply
         cls = _ERRORS.get(name, error)
         raised = cls(message, subject=remote_subject)
+        if kind is not None and isinstance(raised, ParseError):
+            raised.kind = kind
         if cause:
             raise raised from RemoteError(cause)
         raise raised

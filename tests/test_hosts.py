@@ -151,5 +151,6 @@ def test_pipeline_defers_a_paused_hosts_feeds_only(tmp_path: Path, server: Scrip
     assert [seen.path for seen in server.requests].count("/c") == 2
     c = states[urls["c"]]
     assert (c.error_count, c.last_error_kind) == (0, None)
-    assert states[urls["a"]].next_poll_at is not None
-    assert states[urls["a"]].next_poll_at >= NOW + 300 * S  # the feed's own Retry-After
+    a_next = states[urls["a"]].next_poll_at
+    assert a_next is not None
+    assert a_next >= NOW + 300 * S  # the feed's own Retry-After

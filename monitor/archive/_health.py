@@ -15,9 +15,7 @@ import sqlalchemy as sa
 
 from monitor.archive._engine import insert
 from monitor.archive._entries import alert_key
-from monitor.archive._schema import entries, matches, outbox
-
-HEALTH_FEED_PREFIX = "feed-health:"
+from monitor.archive._schema import HEALTH_FEED_PREFIX, entries, matches, outbox
 
 
 def record_health_alert(

@@ -12,12 +12,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from monitor.archive._records import MatchRow, StoredEntry
-from monitor.archive._schema import entries, matches
+from monitor.archive._schema import HEALTH_FEED_PREFIX, entries, matches
 from monitor.models import Hit
+
+# Health alerts are stored as matches on stand-in entries (see _health); views of the news
+# leave them out.
+NEWS = ~entries.c.feed_url.startswith(HEALTH_FEED_PREFIX)
 
 
 def match_select() -> sa.Select[Any]:
-    """Matches joined with the entry that brought them, newest first."""
+    """Matches joined with the entry that brought them, newest first (news only)."""
     return (
         sa.select(
             matches.c.id,
@@ -34,6 +38,7 @@ def match_select() -> sa.Select[Any]:
             entries.c.published,
         )
         .join(entries, entries.c.id == matches.c.entry)
+        .where(NEWS)
         .order_by(matches.c.detected_at.desc(), matches.c.id.desc())
     )
 
@@ -106,7 +111,7 @@ def entry_page(
     conn: sa.Connection, *, after: int, since: datetime | None, size: int
 ) -> list[StoredEntry]:
     """Up to `size` entries with id > `after`, oldest first."""
-    query = sa.select(entries).where(entries.c.id > after).order_by(entries.c.id).limit(size)
+    query = sa.select(entries).where(entries.c.id > after, NEWS).order_by(entries.c.id).limit(size)
     if since is not None:
         query = query.where(entries.c.published >= since)
     return [stored_entry(row) for row in conn.execute(query)]
@@ -119,5 +124,5 @@ def entries_by_id(conn: sa.Connection, ids: Sequence[int]) -> dict[int, StoredEn
 
 def entry_counts(conn: sa.Connection) -> dict[str, int]:
     """Archived entries per feed url."""
-    query = sa.select(entries.c.feed_url, sa.func.count()).group_by(entries.c.feed_url)
+    query = sa.select(entries.c.feed_url, sa.func.count()).where(NEWS).group_by(entries.c.feed_url)
     return {str(url): int(n) for url, n in conn.execute(query)}

@@ -162,6 +162,9 @@ SQLITE_SEARCH_DDL = (
     "USING fts5(title, text, tokenize = 'unicode61 remove_diacritics 2')"
 )
 
+# feed_url of the stand-in entries that carry feed health alerts (see _health).
+HEALTH_FEED_PREFIX = "feed-health:"
+
 _CORE_TABLES = (feeds, entries, story_keys, matches, outbox)
 
 

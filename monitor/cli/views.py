@@ -136,6 +136,7 @@ def feeds(args: argparse.Namespace) -> int:
                 "name": feed.name,
                 "url": state.current_url or feed.url,
                 "health": "off" if not feed.enabled else _feed_health(states.get(feed.url)),
+                "health_alert": state.health,  # the health alerts' view: failing, silent, ...
                 "last_poll": state.last_polled_at,
                 "http_status": state.last_status,
                 "entries": entries.get(feed.url, 0),
@@ -156,7 +157,7 @@ def feeds(args: argparse.Namespace) -> int:
         [
             [
                 f"{r['name']}\n{r['url']}",
-                r["health"],
+                r["health"] + (f" ({r['health_alert']})" if r["health_alert"] else ""),
                 _when(r["last_poll"]),
                 str(r["http_status"] or "-"),
                 str(r["entries"]),
