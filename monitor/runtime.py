@@ -24,6 +24,7 @@ from monitor.alerts import (
     EmailChannel,
     EmailOptions,
     RetryPolicy,
+    StormLimit,
     WebhookChannel,
     WebhookOptions,
     deliver_due,
@@ -96,6 +97,7 @@ class Runtime:
                 self.channels,
                 now=now,
                 policies=self.policies,
+                storm=storm_limits(self.settings),
                 owner=self.owner,
                 concurrency=self.settings.delivery.concurrency,
             )
@@ -227,6 +229,17 @@ def retry_policy(settings: Settings, name: str) -> RetryPolicy:
         max=(own.retry_max if own and own.retry_max else base.retry_max),
         give_up_after=(own.give_up_after if own and own.give_up_after else base.give_up_after),
     )
+
+
+def storm_limits(settings: Settings) -> dict[str, StormLimit]:
+    """Each channel's storm limit: its own keys, else [delivery]; a limit of 0 means none."""
+    base = settings.delivery
+    limits = {}
+    for name, spec in settings.channels.items():
+        most = base.storm_limit if spec.storm_limit is None else spec.storm_limit
+        if most > 0:
+            limits[name] = StormLimit(most, spec.storm_window or base.storm_window)
+    return limits
 
 
 def _alive(pid: int) -> bool:

@@ -80,7 +80,7 @@ def test_kill_9_loses_no_alert(tmp_path: Path, receiver: _SlowReceiver) -> None:
         config = tmp_path / "monitor.toml"
         config.write_text(
             f'watch = false\n[archive]\nurl = "sqlite:///{tmp_path / "archive.db"}"\n'
-            "[fetch]\nallow_private = true\n[delivery]\nconcurrency = 8\n"
+            "[fetch]\nallow_private = true\n[delivery]\nconcurrency = 8\nstorm_limit = 0\n"
             f'[[feeds]]\nname = "storms"\nurl = "{server.origin}/storms.rss"\n'
             'interval = "1h"\nfull_text = false\n'
             '[[rules]]\nname = "storm"\nquery = "storm"\nchannels = ["hook"]\n'

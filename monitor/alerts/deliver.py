@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from monitor.alerts.backoff import DEFAULT_POLICY, RetryPolicy, next_attempt_at
+from monitor.alerts.storm import StormLimit, apply_storm_guard, is_summary
 from monitor.errors import AlertError, MonitorError
-from monitor.models import PendingAlert
+from monitor.models import Alert, PendingAlert
 
 if TYPE_CHECKING:  # typing only: the deliverer needs no channel implementation loaded
     from monitor.alerts.channels import Channel
@@ -49,6 +50,10 @@ class Outbox(Protocol):
     def mark_retry(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None: ...
 
     def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None: ...
+
+    def sent_counts(self, channel: str, since: datetime) -> dict[str, int]: ...
+
+    def fold(self, folded: Sequence[int], summary: Alert, now: datetime) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +209,31 @@ class _Run:
             log.warning("alert %s on %s: %s (%s)", pending.alert.id, outcome.channel, status, error)
 
 
+async def _storm_guard(
+    outbox: Outbox, claimed: list[PendingAlert], storm: Mapping[str, StormLimit], now: datetime
+) -> tuple[list[PendingAlert], bool]:
+    """Fold what exceeds each (rule, channel)'s limit into summaries; what is left to send."""
+    summaries = [p for p in claimed if is_summary(p.alert)]
+    regular = [p for p in claimed if not is_summary(p.alert)]
+    already: dict[tuple[str, str], int] = {}
+    for channel in sorted({p.alert.channel for p in regular if p.alert.channel in storm}):
+        since = storm[channel].window_start(now)
+        counts = await asyncio.to_thread(outbox.sent_counts, channel, since)
+        already.update({(rule, channel): n for rule, n in counts.items()})
+    decision = apply_storm_guard(regular, already_sent=already, limits=storm, now=now)
+    for (rule, channel), rows in decision.folded.items():
+        summary = decision.summaries[(rule, channel)]
+        await asyncio.to_thread(outbox.fold, [p.outbox_id for p in rows], summary, now)
+        log.warning(
+            "storm: %d alerts of rule %s on %s folded into summary %s",
+            len(rows),
+            rule,
+            channel,
+            summary.id,
+        )
+    return [*summaries, *decision.send], bool(decision.folded)
+
+
 async def deliver_due(
     outbox: Outbox,
     channels: Mapping[str, Channel],
@@ -214,13 +244,21 @@ async def deliver_due(
     limit: int = 500,
     concurrency: int = 4,
     rng: random.Random | None = None,
+    storm: Mapping[str, StormLimit] | None = None,
 ) -> DeliveryReport:
     """Claim the alerts due at `now`, send each, and record the outcome in the outbox.
 
     At most `concurrency` sends run at once per channel. Rows for channels missing from
-    `channels` stay pending and are reported as unrouted. Raises only if the claim fails.
+    `channels` stay pending and are reported as unrouted. With `storm` limits (per channel),
+    alerts beyond a (rule, channel)'s limit in the window fold into one summary alert, which
+    is queued and sent in the same run. Raises only if the claim fails.
     """
     claimed = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
+    if storm and claimed:
+        claimed, folded = await _storm_guard(outbox, claimed, storm, now)
+        if folded:  # the new summaries are due now: claim and send them in this run too
+            more = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
+            claimed += (await _storm_guard(outbox, more, storm, now))[0]
     run = _Run(
         outbox=outbox,
         channels=channels,

@@ -49,10 +49,26 @@ class StormDecision:
     summaries: Mapping[Key, Alert]
 
 
-def summary_id(rule: str, channel: str, window_start: datetime) -> str:
-    """Stable id of the summary for one (rule, channel, window): retries keep it."""
-    raw = f"storm\0{rule}\0{channel}\0{window_start.isoformat()}".encode()
-    return "storm-" + hashlib.sha256(raw).hexdigest()[:24]
+SUMMARY_PREFIX = "storm-"
+
+
+def is_summary(alert: Alert) -> bool:
+    """A storm summary (never itself folded or counted against the limit)."""
+    return alert.id.startswith(SUMMARY_PREFIX)
+
+
+def summary_id(rule: str, channel: str, window_start: datetime, first: str = "") -> str:
+    """Stable id of one summary: (rule, channel, window) and the first alert it folds.
+
+    Retries keep it; a second storm in the same window (after the first summary went out)
+    gets its own.
+    """
+    raw = f"storm\0{rule}\0{channel}\0{window_start.isoformat()}\0{first}".encode()
+    return SUMMARY_PREFIX + hashlib.sha256(raw).hexdigest()[:24]
+
+
+def _matches(count: int) -> str:
+    return "match" if count == 1 else "matches"
 
 
 def summary_alert(
@@ -64,10 +80,10 @@ def summary_alert(
         titles.append(f"- ... {len(folded) - _LISTED} more")
     matched = tuple(dict.fromkeys(term for alert in folded for term in alert.matched))
     return Alert(
-        id=summary_id(rule, channel, window_start),
+        id=summary_id(rule, channel, window_start, folded[0].id if folded else ""),
         rule=rule,
         channel=channel,
-        title=f"and {len(folded)} more matches for rule {rule}",
+        title=f"and {len(folded)} more {_matches(len(folded))} for rule {rule}",
         url=folded[0].url if folded else "",
         feed=", ".join(dict.fromkeys(alert.feed for alert in folded)),
         published=None,
@@ -116,4 +132,12 @@ def apply_storm_guard(
     return StormDecision(tuple(send), {key: tuple(rows) for key, rows in folded.items()}, summaries)
 
 
-__all__ = ["StormDecision", "StormLimit", "apply_storm_guard", "summary_alert", "summary_id"]
+__all__ = [
+    "SUMMARY_PREFIX",
+    "StormDecision",
+    "StormLimit",
+    "apply_storm_guard",
+    "is_summary",
+    "summary_alert",
+    "summary_id",
+]

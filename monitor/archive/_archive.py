@@ -16,7 +16,7 @@ from monitor.archive import _entries, _feeds, _health, _leases, _outbox, _read, 
 from monitor.archive._engine import make_engine, read, translate_errors, write
 from monitor.archive._records import Heartbeat, MatchRow, OutboxRow, PollRecord, StoredEntry
 from monitor.archive._schema import migrate, schema_version
-from monitor.models import Entry, FeedState, PendingAlert, ProcessedEntry
+from monitor.models import Alert, Entry, FeedState, PendingAlert, ProcessedEntry
 
 
 class Archive:
@@ -169,6 +169,16 @@ class Archive:
     def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None:
         with write(self._engine) as conn:
             _outbox.mark_failed(conn, outbox_id, error=error, now=now)
+
+    def sent_counts(self, channel: str, since: datetime) -> dict[str, int]:
+        """Alerts sent one by one on `channel` since `since`, per rule (the storm guard)."""
+        with read(self._engine) as conn:
+            return _outbox.sent_counts(conn, channel, since)
+
+    def fold(self, folded: Sequence[int], summary: Alert, now: datetime) -> None:
+        """Queue a storm `summary` and mark the `folded` rows as delivered by it."""
+        with write(self._engine) as conn:
+            _outbox.fold(conn, folded, summary, now)
 
     def requeue_failed(self, *, ids: Sequence[int] | None = None, now: datetime) -> int:
         with write(self._engine) as conn:

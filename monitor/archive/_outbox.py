@@ -11,12 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from monitor.archive._engine import insert
 from monitor.archive._read import hits_of, marks_of
 from monitor.archive._records import OutboxRow
 from monitor.archive._schema import entries, matches, outbox
 from monitor.models import Alert, PendingAlert
 
-STATUSES = ("pending", "sent", "failed")
+STATUSES = ("pending", "sent", "failed")  # "folded" is listed for sent rows a summary carried
 
 _URL = sa.func.coalesce(entries.c.link, entries.c.canonical_url, "").label("url")
 
@@ -76,6 +77,7 @@ def claim_due_alerts(
             _URL,
             entries.c.feed_name,
             entries.c.published,
+            outbox.c.payload,
         )
         .where(outbox.c.id.in_(ids))
         .order_by(outbox.c.next_attempt_at, outbox.c.id)
@@ -85,6 +87,10 @@ def claim_due_alerts(
 
 def _pending(row: sa.Row[Any]) -> PendingAlert:
     m = row._mapping
+    if m["payload"] is not None:  # a storm summary: its own alert, not its match's
+        return PendingAlert(
+            m["id"], alert_from_payload(m["payload"]), m["attempts"], m["created_at"]
+        )
     alert = Alert(
         id=m["key"],
         rule=m["rule"],
@@ -99,6 +105,81 @@ def _pending(row: sa.Row[Any]) -> PendingAlert:
         detected_at=m["detected_at"],
     )
     return PendingAlert(m["id"], alert, m["attempts"], m["created_at"])
+
+
+def alert_payload(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "rule": alert.rule,
+        "channel": alert.channel,
+        "title": alert.title,
+        "url": alert.url,
+        "feed": alert.feed,
+        "published": alert.published.isoformat() if alert.published else None,
+        "matched": list(alert.matched),
+        "snippet": alert.snippet,
+        "marks": [list(mark) for mark in alert.marks],
+        "detected_at": alert.detected_at.isoformat(),
+    }
+
+
+def alert_from_payload(data: dict[str, Any]) -> Alert:
+    published = data.get("published")
+    return Alert(
+        id=str(data["id"]),
+        rule=str(data["rule"]),
+        channel=str(data["channel"]),
+        title=str(data["title"]),
+        url=str(data["url"]),
+        feed=str(data["feed"]),
+        published=datetime.fromisoformat(published) if published else None,
+        matched=tuple(str(t) for t in data["matched"]),
+        snippet=str(data["snippet"]),
+        marks=marks_of(data["marks"]),
+        detected_at=datetime.fromisoformat(data["detected_at"]),
+    )
+
+
+def sent_counts(conn: sa.Connection, channel: str, since: datetime) -> dict[str, int]:
+    """Alerts sent one by one on `channel` since `since`, per rule (summaries not counted)."""
+    query = (
+        _joined(matches.c.rule, sa.func.count())
+        .where(
+            outbox.c.channel == channel,
+            outbox.c.status == "sent",
+            outbox.c.sent_at >= since,
+            outbox.c.folded_into.is_(None),
+            outbox.c.payload.is_(None),
+        )
+        .group_by(matches.c.rule)
+    )
+    return {str(rule): int(n) for rule, n in conn.execute(query)}
+
+
+def fold(conn: sa.Connection, folded: Sequence[int], summary: Alert, now: datetime) -> None:
+    """Queue `summary` (due now) and mark the `folded` rows delivered by it, in one step."""
+    first = conn.execute(sa.select(outbox.c.match).where(outbox.c.id == folded[0])).scalar_one()
+    conn.execute(
+        insert(conn, outbox)
+        .values(
+            match=first,
+            channel=summary.channel,
+            key=summary.id,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            payload=alert_payload(summary),
+        )
+        .on_conflict_do_nothing(index_elements=[outbox.c.key])
+    )
+    conn.execute(
+        outbox.update()
+        .where(outbox.c.id.in_(list(folded)))
+        .values(
+            status="sent", sent_at=now, folded_into=summary.id, lease_owner=None, lease_until=None
+        )
+    )
 
 
 def _finish(conn: sa.Connection, outbox_id: int, **values: Any) -> None:
@@ -169,9 +250,22 @@ def list_alerts(conn: sa.Connection, *, status: str | None, limit: int) -> list[
         outbox.c.last_error,
         outbox.c.created_at,
         outbox.c.sent_at,
+        outbox.c.folded_into,
         entries.c.title,
         sa.func.coalesce(entries.c.link, entries.c.canonical_url).label("url"),
+        outbox.c.payload,
     ).order_by(outbox.c.created_at.desc(), outbox.c.id.desc())
-    if status is not None:
+    if status == "folded":
+        query = query.where(outbox.c.folded_into.is_not(None))
+    elif status is not None:
         query = query.where(outbox.c.status == status)
-    return [OutboxRow(**row._mapping) for row in conn.execute(query.limit(limit))]
+    rows = []
+    for row in conn.execute(query.limit(limit)):
+        values = dict(row._mapping)
+        payload = values.pop("payload")
+        if payload is not None:  # a storm summary lists as itself
+            values.update(title=payload["title"], url=payload["url"])
+        if values["folded_into"] is not None:
+            values["status"] = "folded"
+        rows.append(OutboxRow(**values))
+    return rows

@@ -60,6 +60,7 @@ class OutboxRow:
     sent_at: datetime | None
     title: str
     url: str | None
+    folded_into: str | None = None  # the storm summary that delivered it (status "folded")
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,10 @@ outbox = sa.Table(
     sa.Column("lease_until", UTCDateTime),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
+    # A storm summary carries its own alert (it stands for many matches); folded rows name
+    # the summary that delivered them (their status is "sent").
+    sa.Column("payload", sa.JSON),
+    sa.Column("folded_into", sa.String(64)),
     sa.CheckConstraint("status in ('pending', 'sent', 'failed')", name="ck_outbox_status"),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
     sa.Index("ix_outbox_match", "match"),
@@ -212,11 +216,28 @@ def _v4_feed_health(conn: sa.Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}{extra}")
 
 
+def _add_missing_columns(conn: sa.Connection, table: sa.Table, names: tuple[str, ...]) -> None:
+    """ALTER TABLE ADD COLUMN for each nullable column of `table` the database lacks."""
+    schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=schema)}
+    preparer = conn.dialect.identifier_preparer
+    qualified = f"{preparer.quote_schema(schema)}.{table.name}" if schema else table.name
+    for name in names:
+        if name not in present:
+            kind = table.c[name].type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE {qualified} ADD COLUMN {name} {kind}")
+
+
+def _v5_storm(conn: sa.Connection) -> None:
+    _add_missing_columns(conn, outbox, ("payload", "folded_into"))
+
+
 MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _v1_core,
     _v2_search,
     _v3_daemons,
     _v4_feed_health,
+    _v5_storm,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

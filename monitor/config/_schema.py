@@ -198,6 +198,9 @@ class _ChannelBase(_Model):
     subject_template: str | None = None  # Jinja (sandboxed); None: the built-in template
     body_template: str | None = None
     retry: RetryOverride | None = None
+    # Storm guard override for this channel; None: [delivery] storm_limit / storm_window.
+    storm_limit: int | None = Field(default=None, ge=0)  # 0: no limit on this channel
+    storm_window: Duration | None = None
 
 
 class EmailChannelSettings(_ChannelBase):
@@ -267,6 +270,10 @@ class DeliverySettings(_Model):
     retry_max: Duration = timedelta(hours=1)
     give_up_after: Duration = timedelta(hours=24)
     concurrency: int = Field(default=4, ge=1)
+    # Storm guard: at most storm_limit alerts per (rule, channel) per storm_window; the rest of
+    # the window's matches fold into one summary alert. 0 turns it off.
+    storm_limit: int = Field(default=20, ge=0)
+    storm_window: Duration = timedelta(hours=1)
 
     @model_validator(mode="after")
     def _check_order(self) -> DeliverySettings:

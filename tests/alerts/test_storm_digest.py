@@ -44,7 +44,9 @@ def test_storm_guard_folds_the_excess_into_one_summary() -> None:
     summary = decision.summaries[("iraq", "ops")]
     assert summary.title == "and 38 more matches for rule iraq"
     assert summary.channel == "ops"
-    assert summary.id == summary_id("iraq", "ops", datetime(2024, 5, 1, 12, tzinfo=UTC))
+    assert summary.id == summary_id(
+        "iraq", "ops", datetime(2024, 5, 1, 12, tzinfo=UTC), first="iraq-2"
+    )
     assert summary.snippet.splitlines()[0] == "- Story 2"
     assert summary.snippet.splitlines()[-1] == "- ... 28 more"
     assert set(decision.summaries) == {("iraq", "ops")}
