@@ -92,15 +92,26 @@ class Runtime:
     async def deliver(self, *, now: datetime) -> DeliveryReport:
         """Send every due alert in the outbox."""
         async with self._delivering:
-            return await deliver_due(
+            disabled = await asyncio.to_thread(self.archive.disabled_channels)
+            report = await deliver_due(
                 self.archive,
                 self.channels,
                 now=now,
                 policies=self.policies,
                 storm=storm_limits(self.settings),
+                disabled=disabled,
                 owner=self.owner,
                 concurrency=self.settings.delivery.concurrency,
             )
+            for name in report.gone:
+                reason = "the receiver answered 410 Gone"
+                await asyncio.to_thread(self.archive.disable_channel, name, reason, now)
+                log.error(
+                    "channel disabled; its alerts are kept pending until "
+                    "`news-monitor alerts retry` re-enables it",
+                    extra=fields(channel=name, reason=reason),
+                )
+            return report
 
     async def prune(self, *, now: datetime) -> int:
         """Drop the text of old entries that matched nothing ([archive] keep_entries)."""

@@ -51,6 +51,8 @@ class Outbox(Protocol):
 
     def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None: ...
 
+    def release(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None: ...
+
     def sent_counts(self, channel: str, since: datetime) -> dict[str, int]: ...
 
     def fold(self, folded: Sequence[int], summary: Alert, now: datetime) -> None: ...
@@ -117,12 +119,14 @@ class _Run:
         now: datetime,
         concurrency: int,
         rng: random.Random,
+        disabled: Mapping[str, str],
     ) -> None:
         self.outbox = outbox
         self.channels = channels
         self.policies = policies
         self.now = now
         self.rng = rng
+        self.disabled = disabled
         self.limits = {name: asyncio.Semaphore(concurrency) for name in channels}
         self.outcomes: list[Outcome] = []
         self.gone: list[str] = []
@@ -131,6 +135,10 @@ class _Run:
     async def handle(self, pending: PendingAlert) -> None:
         alert = pending.alert
         channel = self.channels.get(alert.channel)
+        if alert.channel in self.disabled:
+            reason = self.disabled[alert.channel]
+            await self.unrouted(pending, f'channel "{alert.channel}" is disabled: {reason}')
+            return
         if channel is None:
             await self.unrouted(pending, f'channel "{alert.channel}" is not configured')
             return
@@ -197,6 +205,11 @@ class _Run:
                 await asyncio.to_thread(
                     self.outbox.mark_failed, row, error=error or "", now=self.now
                 )
+            elif status == "unrouted":  # not an attempt: the channel was never asked
+                assert when is not None
+                await asyncio.to_thread(
+                    self.outbox.release, row, next_attempt_at=when, error=error or ""
+                )
             else:
                 assert when is not None
                 await asyncio.to_thread(
@@ -245,13 +258,15 @@ async def deliver_due(
     concurrency: int = 4,
     rng: random.Random | None = None,
     storm: Mapping[str, StormLimit] | None = None,
+    disabled: Mapping[str, str] | None = None,
 ) -> DeliveryReport:
     """Claim the alerts due at `now`, send each, and record the outcome in the outbox.
 
     At most `concurrency` sends run at once per channel. Rows for channels missing from
     `channels` stay pending and are reported as unrouted. With `storm` limits (per channel),
     alerts beyond a (rule, channel)'s limit in the window fold into one summary alert, which
-    is queued and sent in the same run. Raises only if the claim fails.
+    is queued and sent in the same run. Alerts of `disabled` channels (name -> why) stay
+    pending without an attempt. Raises only if the claim fails.
     """
     claimed = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
     if storm and claimed:
@@ -266,6 +281,7 @@ async def deliver_due(
         now=now,
         concurrency=max(1, concurrency),
         rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
+        disabled=disabled or {},
     )
     async with asyncio.TaskGroup() as group:
         for pending in claimed:

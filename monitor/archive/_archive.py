@@ -142,6 +142,20 @@ class Archive:
         with read(self._engine) as conn:
             return _status.heartbeats(conn)
 
+    def disable_channel(self, name: str, reason: str, now: datetime) -> None:
+        """Hold a channel's alerts (a receiver said 410 Gone) until it is enabled again."""
+        with write(self._engine) as conn:
+            _status.disable_channel(conn, name, reason, now)
+
+    def enable_channels(self, names: list[str] | None = None) -> list[str]:
+        """Enable the named (default: all) disabled channels; returns those enabled."""
+        with write(self._engine) as conn:
+            return _status.enable_channels(conn, names)
+
+    def disabled_channels(self) -> dict[str, str]:
+        with read(self._engine) as conn:
+            return _status.disabled(conn)
+
     # outbox
 
     def claim_due_alerts(
@@ -165,6 +179,11 @@ class Archive:
     def mark_retry(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None:
         with write(self._engine) as conn:
             _outbox.mark_retry(conn, outbox_id, next_attempt_at=next_attempt_at, error=error)
+
+    def release(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None:
+        """Give a claimed alert back without counting an attempt (its channel is missing)."""
+        with write(self._engine) as conn:
+            _outbox.release(conn, outbox_id, next_attempt_at=next_attempt_at, error=error)
 
     def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None:
         with write(self._engine) as conn:

@@ -206,6 +206,11 @@ def mark_retry(
     )
 
 
+def release(conn: sa.Connection, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None:
+    """Put a claimed row back, due at `next_attempt_at`, without counting an attempt."""
+    _finish(conn, outbox_id, next_attempt_at=next_attempt_at, last_error=error)
+
+
 def mark_failed(conn: sa.Connection, outbox_id: int, *, error: str, now: datetime) -> None:
     _finish(
         conn,

@@ -216,6 +216,20 @@ def _v4_feed_health(conn: sa.Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}{extra}")
 
 
+# Channels whose receiver answered 410 Gone: their alerts wait (pending) until re-enabled.
+disabled_channels = sa.Table(
+    "disabled_channels",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+
+def _v6_disabled_channels(conn: sa.Connection) -> None:
+    disabled_channels.create(conn, checkfirst=True)
+
+
 def _add_missing_columns(conn: sa.Connection, table: sa.Table, names: tuple[str, ...]) -> None:
     """ALTER TABLE ADD COLUMN for each nullable column of `table` the database lacks."""
     schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(None)
@@ -238,6 +252,7 @@ MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _v3_daemons,
     _v4_feed_health,
     _v5_storm,
+    _v6_disabled_channels,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -80,6 +80,7 @@ def status(args: argparse.Namespace) -> int:
         states = {s.url: s for s in archive.feed_states()}
         counts = archive.outbox_counts()
         failed = archive.alerts(status="failed", limit=5)
+        disabled = archive.disabled_channels()
     alive = [b for b in beats if now - b.beat_at <= UP_WITHIN]
     feeds = [states.get(feed.url) for feed in settings.feeds if feed.enabled]
     health = [_feed_health(state) for state in feeds]
@@ -99,6 +100,7 @@ def status(args: argparse.Namespace) -> int:
         "last_poll": max(polled, default=None),
         "next_poll": min(due, default=None),
         "outbox": counts,
+        "disabled_channels": disabled,
         "failed_deliveries": [
             {"id": a.id, "rule": a.rule, "channel": a.channel, "error": a.last_error}
             for a in failed
@@ -297,6 +299,8 @@ def alerts(args: argparse.Namespace) -> int:
             ids = [int(i) for i in args.ids] or None
             count = archive.requeue_failed(ids=ids, now=now)
             print(f"{count} failed alert(s) queued again")
+            for name in archive.enable_channels():
+                print(f'channel "{name}" enabled again; its held alerts go out now')
             return 0
         rows = archive.alerts(status=args.status, limit=args.limit)
     if args.json:

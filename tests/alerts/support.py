@@ -215,3 +215,7 @@ class FakeOutbox:
     def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None:
         row = self.rows[outbox_id]
         row.status, row.last_error, row.leased_until = "failed", error, None
+
+    def release(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None:
+        row = self.rows[outbox_id]
+        row.next_attempt_at, row.last_error, row.leased_until = next_attempt_at, error, None
