@@ -36,10 +36,12 @@ from monitor.config import (
     Settings,
     WebhookChannelSettings,
 )
+from monitor.cron import Schedule
 from monitor.fetch import Fetcher, FetchOptions
 from monitor.health import HealthPolicy
 from monitor.logs import fields
 from monitor.metrics import Metrics
+from monitor.models import Alert
 from monitor.pipeline import FeedJob, Pipeline, PollResult
 from monitor.workers import ExtractorPool
 
@@ -99,6 +101,7 @@ class Runtime:
                 now=now,
                 policies=self.policies,
                 storm=storm_limits(self.settings),
+                digests=digest_schedules(self.settings),
                 disabled=disabled,
                 owner=self.owner,
                 concurrency=self.settings.delivery.concurrency,
@@ -240,6 +243,25 @@ def retry_policy(settings: Settings, name: str) -> RetryPolicy:
         max=(own.retry_max if own and own.retry_max else base.retry_max),
         give_up_after=(own.give_up_after if own and own.give_up_after else base.give_up_after),
     )
+
+
+def digest_schedules(settings: Settings) -> Callable[[Alert], Schedule | None]:
+    """Which alerts wait for a digest: a rule's own mode, else its channel's."""
+    rules = {rule.name: rule for rule in settings.rules}
+    cache: dict[tuple[str, str], Schedule | None] = {}
+
+    def pick(alert: Alert) -> Schedule | None:
+        key = (alert.rule, alert.channel)
+        if key not in cache:
+            rule = rules.get(alert.rule)
+            channel = settings.channels.get(alert.channel)
+            if rule is not None and rule.mode is not None:
+                cache[key] = rule.schedule()
+            else:
+                cache[key] = channel.schedule() if channel is not None else None
+        return cache[key]
+
+    return pick
 
 
 def storm_limits(settings: Settings) -> dict[str, StormLimit]:

@@ -10,7 +10,7 @@ from monitor.alerts.backoff import DEFAULT_POLICY, RetryPolicy, backoff_delay, n
 from monitor.alerts.channels import CHANNEL_KINDS, Channel, build_channel
 from monitor.alerts.chat import AppriseChannel, AppriseOptions
 from monitor.alerts.deliver import DeliveryReport, Outbox, Outcome, deliver_due
-from monitor.alerts.digest import DigestPeriod, digest_alert, digest_period
+from monitor.alerts.digest import digest_alert
 from monitor.alerts.email import EmailChannel, EmailOptions
 from monitor.alerts.render import (
     PAYLOAD_FIELDS,
@@ -22,6 +22,7 @@ from monitor.alerts.render import (
 )
 from monitor.alerts.storm import StormDecision, StormLimit, apply_storm_guard
 from monitor.alerts.webhook import WebhookChannel, WebhookOptions, sign_webhook
+from monitor.cron import Cron, Every, Schedule
 
 __all__ = [
     "CHANNEL_KINDS",
@@ -30,13 +31,15 @@ __all__ = [
     "AppriseChannel",
     "AppriseOptions",
     "Channel",
+    "Cron",
     "DeliveryReport",
-    "DigestPeriod",
     "EmailChannel",
     "EmailOptions",
+    "Every",
     "Outbox",
     "Outcome",
     "RetryPolicy",
+    "Schedule",
     "StormDecision",
     "StormLimit",
     "WebhookChannel",
@@ -47,7 +50,6 @@ __all__ = [
     "clean_header",
     "deliver_due",
     "digest_alert",
-    "digest_period",
     "email_subject",
     "next_attempt_at",
     "render_html",

@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from monitor.alerts.backoff import DEFAULT_POLICY, RetryPolicy, next_attempt_at
+from monitor.alerts.digest import digest_alert, is_digest
 from monitor.alerts.storm import StormLimit, apply_storm_guard, is_summary
+from monitor.cron import Schedule
 from monitor.errors import AlertError, MonitorError
 from monitor.models import Alert, PendingAlert
 
@@ -222,6 +225,53 @@ class _Run:
             log.warning("alert %s on %s: %s (%s)", pending.alert.id, outcome.channel, status, error)
 
 
+async def _gather(
+    outbox: Outbox,
+    claimed: list[PendingAlert],
+    storm: Mapping[str, StormLimit],
+    digests: Callable[[Alert], Schedule | None] | None,
+    now: datetime,
+) -> tuple[list[PendingAlert], bool]:
+    """Hold or fold digest alerts, then apply the storm guard: what is left to send now."""
+    digested = False
+    if digests is not None and claimed:
+        claimed, digested = await _digest(outbox, claimed, digests, now)
+    stormed = False
+    if storm and claimed:
+        claimed, stormed = await _storm_guard(outbox, claimed, storm, now)
+    return claimed, digested or stormed
+
+
+async def _digest(
+    outbox: Outbox,
+    claimed: list[PendingAlert],
+    digests: Callable[[Alert], Schedule | None],
+    now: datetime,
+) -> tuple[list[PendingAlert], bool]:
+    """Hold alerts whose digest period is open; fold closed periods into one digest each."""
+    passing: list[PendingAlert] = []
+    closed: dict[tuple[str, datetime], list[PendingAlert]] = defaultdict(list)
+    for pending in claimed:
+        alert = pending.alert
+        schedule = None if is_summary(alert) or is_digest(alert) else digests(alert)
+        if schedule is None:
+            passing.append(pending)
+            continue
+        end = schedule.next_after(alert.detected_at)
+        if end > now:
+            why = f"held for the digest of {end.isoformat(timespec='minutes')}"
+            await asyncio.to_thread(
+                outbox.release, pending.outbox_id, next_attempt_at=end, error=why
+            )
+        else:
+            closed[(alert.channel, end)].append(pending)
+    for (channel, end), rows in closed.items():
+        digest = digest_alert(channel, [p.alert for p in rows], end=end, now=now)
+        await asyncio.to_thread(outbox.fold, [p.outbox_id for p in rows], digest, now)
+        log.info("digest %s of %d matches queued for %s", digest.id, len(rows), channel)
+    return passing, bool(closed)
+
+
 async def _storm_guard(
     outbox: Outbox, claimed: list[PendingAlert], storm: Mapping[str, StormLimit], now: datetime
 ) -> tuple[list[PendingAlert], bool]:
@@ -259,21 +309,23 @@ async def deliver_due(
     rng: random.Random | None = None,
     storm: Mapping[str, StormLimit] | None = None,
     disabled: Mapping[str, str] | None = None,
+    digests: Callable[[Alert], Schedule | None] | None = None,
 ) -> DeliveryReport:
     """Claim the alerts due at `now`, send each, and record the outcome in the outbox.
 
     At most `concurrency` sends run at once per channel. Rows for channels missing from
     `channels` stay pending and are reported as unrouted. With `storm` limits (per channel),
     alerts beyond a (rule, channel)'s limit in the window fold into one summary alert, which
-    is queued and sent in the same run. Alerts of `disabled` channels (name -> why) stay
+    is queued and sent in the same run. Alerts for which `digests` names a schedule wait
+    (pending, no attempt) until their period closes, then fold into one digest per channel.
+    Alerts of `disabled` channels (name -> why) stay
     pending without an attempt. Raises only if the claim fails.
     """
     claimed = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
-    if storm and claimed:
-        claimed, folded = await _storm_guard(outbox, claimed, storm, now)
-        if folded:  # the new summaries are due now: claim and send them in this run too
-            more = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
-            claimed += (await _storm_guard(outbox, more, storm, now))[0]
+    claimed, folded = await _gather(outbox, claimed, storm or {}, digests, now)
+    if folded:  # new summaries and digests are due now: claim and send them in this run too
+        more = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
+        claimed += (await _gather(outbox, more, storm or {}, digests, now))[0]
     run = _Run(
         outbox=outbox,
         channels=channels,

@@ -1,68 +1,56 @@
-"""Digests: a channel in mode="digest" gets one alert per period listing the period's matches.
+"""Digests: a channel or rule in mode="digest" gets one alert per period listing its matches.
 
-Pure (imports only `models`). `every` periods are fixed windows aligned to the epoch, so
-every daemon agrees on them; cron schedules are the daemon's (APScheduler) and call
-`digest_alert` with the window they close.
+Pure. A period closes when its schedule (`cron.Every` or `cron.Cron`) next fires after a match
+was detected; the deliverer holds the match until then and folds all of the period's matches
+into one digest alert, delivered like any other.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from monitor.alerts.render import iso_utc, one_line
 from monitor.models import Alert
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_LISTED = 50  # items listed in one digest; the rest are counted
+_LISTED = 50  # items listed per rule in one digest; the rest are counted
 
 
-@dataclass(frozen=True, slots=True)
-class DigestPeriod:
-    """[start, end) of one digest window."""
-
-    start: datetime
-    end: datetime
+DIGEST_PREFIX = "digest-"
 
 
-def digest_period(now: datetime, every: timedelta) -> DigestPeriod:
-    """The last complete window before `now` (the one a digest sent at `now` covers)."""
-    if every <= timedelta(0):
-        raise ValueError("a digest period must be positive")
-    size = every.total_seconds()
-    end = _EPOCH + timedelta(seconds=(now - _EPOCH).total_seconds() // size * size)
-    return DigestPeriod(end - every, end)
+def is_digest(alert: Alert) -> bool:
+    return alert.id.startswith(DIGEST_PREFIX)
 
 
-def digest_id(channel: str, period: DigestPeriod) -> str:
-    """Stable id of one channel's digest for one window: a retry sends the same id."""
-    raw = f"digest\0{channel}\0{period.start.isoformat()}\0{period.end.isoformat()}".encode()
-    return "digest-" + hashlib.sha256(raw).hexdigest()[:24]
+def digest_id(channel: str, end: datetime, first: str) -> str:
+    """Stable id of one digest: its channel, the moment its period closed, its first alert."""
+    raw = f"digest\0{channel}\0{end.isoformat()}\0{first}".encode()
+    return DIGEST_PREFIX + hashlib.sha256(raw).hexdigest()[:24]
 
 
-def digest_alert(
-    channel: str, alerts: Sequence[Alert], *, period: DigestPeriod, now: datetime
-) -> Alert | None:
-    """One alert listing `alerts` (oldest first), or None when the window had none."""
+def digest_alert(channel: str, alerts: Sequence[Alert], *, end: datetime, now: datetime) -> Alert:
+    """One alert listing `alerts` grouped by rule, oldest first within a rule."""
     if not alerts:
-        return None
+        raise ValueError("no empty digests")
     ordered = sorted(alerts, key=lambda a: (a.detected_at, a.id))
     rules = tuple(dict.fromkeys(a.rule for a in ordered))
-    lines = [
-        f"- [{one_line(a.rule)}] {one_line(a.title)} <{one_line(a.url)}>" for a in ordered[:_LISTED]
-    ]
-    if len(ordered) > _LISTED:
-        lines.append(f"- ... and {len(ordered) - _LISTED} more")
+    lines: list[str] = []
+    for rule in rules:
+        mine = [a for a in ordered if a.rule == rule]
+        lines.append(f"{one_line(rule)} ({len(mine)})")
+        lines += [f"- {one_line(a.title)} <{one_line(a.url)}>" for a in mine[:_LISTED]]
+        if len(mine) > _LISTED:
+            lines.append(f"- ... and {len(mine) - _LISTED} more")
     count = len(ordered)
+    start = ordered[0].detected_at
     return Alert(
-        id=digest_id(channel, period),
+        id=digest_id(channel, end, ordered[0].id),
         rule=", ".join(rules),
         channel=channel,
         title=(
-            f"{count} match{'es' if count != 1 else ''} "
-            f"from {iso_utc(period.start)} to {iso_utc(period.end)}"
+            f"{count} match{'es' if count != 1 else ''} from {iso_utc(start)} to {iso_utc(end)}"
         ),
         url=ordered[0].url,
         feed=", ".join(dict.fromkeys(a.feed for a in ordered)),
@@ -74,4 +62,4 @@ def digest_alert(
     )
 
 
-__all__ = ["DigestPeriod", "digest_alert", "digest_id", "digest_period"]
+__all__ = ["DIGEST_PREFIX", "digest_alert", "digest_id", "is_digest"]

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from monitor.cron import Cron, Every, Schedule
 from monitor.errors import ConfigError
 from monitor.models import RuleSpec
 
@@ -156,7 +157,37 @@ class FeedSettings(_Model):
         return [tag.strip().lower() for tag in value]
 
 
-class RuleSettings(_Model):
+class _Digest(_Model):
+    """`mode = "digest"` with `every = "1h"` or a cron expression in `timezone`."""
+
+    mode: Literal["instant", "digest"] | None = None  # None: a rule follows its channels
+    every: str | None = None
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _check_digest(self) -> _Digest:
+        if self.mode == "digest" and not self.every:
+            raise ValueError('mode = "digest" needs every = "1h" or a cron like "0 8 * * 1-5"')
+        if self.every is not None:
+            digest_schedule(self.every, self.timezone)  # raises ValueError with the reason
+        return self
+
+    def schedule(self) -> Schedule | None:
+        if self.mode != "digest" or self.every is None:
+            return None
+        return digest_schedule(self.every, self.timezone)
+
+
+def digest_schedule(every: str, timezone: str) -> Schedule:
+    """A duration ("1h": fixed windows) or a five-field cron expression in `timezone`."""
+    if len(every.split()) == 5:
+        return Cron.parse(every, timezone)
+    duration = _to_duration(every)
+    assert isinstance(duration, timedelta)
+    return Every(duration)
+
+
+class RuleSettings(_Digest):
     name: Text
     query: Text
     channels: list[str]  # may be empty: the rule only archives its matches
@@ -194,7 +225,7 @@ class RetryOverride(_Model):
     give_up_after: Duration | None = None
 
 
-class _ChannelBase(_Model):
+class _ChannelBase(_Digest):
     subject_template: str | None = None  # Jinja (sandboxed); None: the built-in template
     body_template: str | None = None
     retry: RetryOverride | None = None

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.alerts import render_html, render_text
-from monitor.alerts.digest import DigestPeriod, digest_alert, digest_id, digest_period
+from monitor.alerts import render_html
+from monitor.alerts.digest import digest_alert, digest_id
 from monitor.alerts.storm import StormLimit, apply_storm_guard, summary_id
+from monitor.cron import Cron, Every
 from monitor.models import PendingAlert
 from tests.alerts.support import NOW, make_alert
 
@@ -66,20 +67,45 @@ def test_storm_window_is_fixed_and_shared() -> None:
         StormLimit(max_alerts=0)
 
 
-def test_digest_lists_the_period_and_renders_safely() -> None:
-    period = digest_period(NOW + timedelta(minutes=5), timedelta(hours=1))
-    assert period == DigestPeriod(NOW - timedelta(hours=1), NOW)
+def test_digest_groups_by_rule_and_renders_safely() -> None:
     alerts = [
         make_alert(id="b", title="<script>x</script>", detected_at=NOW - timedelta(minutes=5)),
         make_alert(id="a", rule="syria", detected_at=NOW - timedelta(minutes=50)),
+        make_alert(id="c", title="Later", detected_at=NOW - timedelta(minutes=1)),
     ]
-    digest = digest_alert("ops", alerts, period=period, now=NOW)
-    assert digest is not None
-    assert digest.id == digest_id("ops", period)
-    assert digest.title == "2 matches from 2024-05-01T11:00:00Z to 2024-05-01T12:00:00Z"
+    digest = digest_alert("ops", alerts, end=NOW, now=NOW)
+    assert digest.id == digest_id("ops", NOW, "a")
+    assert digest.title == "3 matches from 2024-05-01T11:10:00Z to 2024-05-01T12:00:00Z"
     assert digest.rule == "syria, iraq withdrawal"
-    assert digest.snippet.splitlines()[1].startswith("- [iraq withdrawal] <script>x</script>")
+    lines = digest.snippet.splitlines()
+    assert lines[0] == "syria (1)"
+    assert lines[2] == "iraq withdrawal (2)"
+    assert lines[3].startswith("- <script>x</script>")
+    assert lines[4].startswith("- Later")
     assert "&lt;script&gt;" in render_html(digest)
     assert "<script>" not in render_html(digest)
-    assert "- [syria] Troops begin withdrawal" in render_text(digest)
-    assert digest_alert("ops", [], period=period, now=NOW) is None
+    with pytest.raises(ValueError, match="no empty digests"):
+        digest_alert("ops", [], end=NOW, now=NOW)
+
+
+def test_schedules_close_periods_where_users_expect() -> None:
+    saturday_noon = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    weekdays_8am_paris = Cron.parse("0 8 * * 1-5", "Europe/Paris")
+    assert weekdays_8am_paris.next_after(saturday_noon) == datetime(2026, 11, 30, 7, tzinfo=UTC)
+    summer = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)  # 11:00 in Paris: next is tomorrow 8:00
+    assert weekdays_8am_paris.next_after(summer) == datetime(2026, 7, 2, 6, tzinfo=UTC)
+    quarter = Cron.parse("*/15 * * * *")
+    assert quarter.next_after(saturday_noon) == saturday_noon + timedelta(minutes=15)
+    assert Cron.parse("0 0 1,15 * 0").next_after(saturday_noon) == datetime(
+        2026, 11, 29, tzinfo=UTC
+    )  # both day fields set: the 1st, the 15th or a Sunday
+    hourly = Every(timedelta(hours=1))
+    assert hourly.next_after(saturday_noon) == saturday_noon + timedelta(hours=1)
+    assert hourly.next_after(saturday_noon + timedelta(minutes=59)) == saturday_noon + timedelta(
+        hours=1
+    )
+    for bad in ("0 8 * *", "61 * * * *", "0 8 * * mon", "*/0 * * * *"):
+        with pytest.raises(ValueError):
+            Cron.parse(bad)
+    with pytest.raises(ValueError, match="time zone"):
+        Cron.parse("0 8 * * *", "Mars/Olympus")

@@ -82,7 +82,7 @@ def test_a_storm_folds_into_one_summary_per_window(archive: Archive, sink: Webho
     # The next window counts afresh.
     _matches(archive, 28, 2, NOW + timedelta(hours=1))
     assert _deliver(archive, sink, NOW + timedelta(hours=1)) == 2
-    assert _titles(sink)[-2:] == ["Title s28", "Title s29"]
+    assert sorted(_titles(sink)[-2:]) == ["Title s28", "Title s29"]
     assert len(archive.alerts(status="folded", limit=100)) == 8
 
 
