@@ -25,7 +25,11 @@ test: lint
 	$(BIN)/pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/match.py
+	$(BIN)/python bench/deliver.py
+	$(BIN)/python bench/bomb.py
+	$(BIN)/python bench/poll.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
