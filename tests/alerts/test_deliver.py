@@ -86,10 +86,15 @@ async def test_429_retry_after_is_respected(sink: WebhookSink) -> None:
     report = await deliver_due(
         outbox, {"hook": channel}, now=NOW, policies={"hook": policy}, rng=random.Random(7)
     )
-    await channel.aclose()
     assert report.retried == 1
     assert outbox.rows[row].next_attempt_at >= NOW + timedelta(seconds=2)
     assert report.errors == (("hook", "a1b2c3d4e5f60718", 'channel "hook": HTTP 429: ok'),)
+    early = await deliver_due(outbox, {"hook": channel}, now=NOW + timedelta(seconds=1))
+    assert early.outcomes == ()  # not before the receiver said
+    waited = await deliver_due(outbox, {"hook": channel}, now=outbox.rows[row].next_attempt_at)
+    await channel.aclose()
+    assert waited.sent == 1
+    assert len({got.headers["webhook-id"] for got in sink.received}) == 1
 
 
 async def test_410_marks_channel_gone_and_keeps_its_alerts(sink: WebhookSink) -> None:
@@ -111,23 +116,28 @@ async def test_receiver_down_then_up() -> None:
     port = free_port()
     down = WebhookSink(port=port)
     outbox = FakeOutbox()
-    row = outbox.add(make_alert(channel="hook"))
+    rows = [outbox.add(make_alert(id=f"alert-{n}", channel="hook")) for n in range(5)]
     channel = _hook(down.url)
 
-    report = await deliver_due(outbox, {"hook": channel}, now=NOW, policies={"hook": FAST})
-    assert report.retried == 1
-    assert "ConnectError" in report.errors[0][2]
+    now = NOW
+    for _ in range(3):  # down for three rounds of retries
+        report = await deliver_due(outbox, {"hook": channel}, now=now, policies={"hook": FAST})
+        assert report.retried == 5
+        assert "ConnectError" in report.errors[0][2]
+        now = max(outbox.rows[row].next_attempt_at for row in rows)
 
     down.start()  # the receiver comes up on the same port
     try:
-        later = outbox.rows[row].next_attempt_at
-        report = await deliver_due(outbox, {"hook": channel}, now=later, policies={"hook": FAST})
+        report = await deliver_due(outbox, {"hook": channel}, now=now, policies={"hook": FAST})
+        again = await deliver_due(outbox, {"hook": channel}, now=now + timedelta(hours=1))
     finally:
         await channel.aclose()
         down.stop()
-    assert report.sent == 1
-    assert outbox.rows[row].status == "sent"
-    assert len(down.received) == 1
+    assert report.sent == 5
+    assert again.outcomes == ()
+    assert {outbox.rows[row].status for row in rows} == {"sent"}
+    ids = sorted(got.headers["webhook-id"] for got in down.received)
+    assert ids == [f"alert-{n}" for n in range(5)]  # every alert once, with its id
 
 
 async def test_permanent_errors_fail_after_max_client_errors() -> None:
