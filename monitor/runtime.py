@@ -190,6 +190,7 @@ def fetch_options(settings: Settings) -> FetchOptions:
         global_limit=fetch.global_limit,
         allow_private=fetch.allow_private,
         user_agent=fetch.user_agent or USER_AGENT,
+        transport=fetch.transport,
     )
 
 

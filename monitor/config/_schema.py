@@ -140,6 +140,7 @@ class FetchSettings(_Model):
     global_limit: int = Field(default=64, ge=1)
     allow_private: bool = False
     user_agent: str | None = None  # None: "news-monitor/<version> (+homepage)"
+    transport: Literal["auto", "aiohttp", "httpcore"] = "auto"
 
 
 class FeedSettings(_Model):

@@ -10,7 +10,7 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
 
@@ -40,9 +40,11 @@ _PERMANENT = frozenset({301, 308})
 _TEMPORARY = frozenset({302, 303, 307})
 _RETRY_HINTED = frozenset({429, 503})
 KEEPALIVE_EXPIRY = 15.0  # seconds an idle connection stays pooled
-# aiohttp's C parser: about a tenth of httpcore's CPU per request (bench/poll.py measures both).
-DEFAULT_TRANSPORT = "aiohttp"
-TRANSPORTS = ("aiohttp", "httpcore")
+# "auto": plain http through aiohttp's C parser (about a tenth of httpcore's CPU per request,
+# bench/poll.py measures both), https through httpcore with h2, so HTTP/2 is spoken wherever a
+# server offers it (ALPN), with its multiplexed, reused connections.
+DEFAULT_TRANSPORT = "auto"
+TRANSPORTS = ("aiohttp", "httpcore")  # the transports themselves; "auto" routes between them
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +62,7 @@ class FetchOptions:
     allow_private: bool = False
     user_agent: str = USER_AGENT
     http2: bool = True  # honoured by the "httpcore" transport only
-    transport: str | None = None  # "aiohttp" or "httpcore"; None: DEFAULT_TRANSPORT
+    transport: str | None = None  # "auto", "aiohttp" or "httpcore"; None: DEFAULT_TRANSPORT
 
 
 class _Slots:
@@ -135,6 +137,11 @@ def _make_transport(
     ssl_context: ssl.SSLContext,
 ) -> httpx.AsyncBaseTransport:
     kind = options.transport or DEFAULT_TRANSPORT
+    if kind == "auto":
+        return _ByScheme(
+            http=_make_transport(replace(options, transport="aiohttp"), backend, ssl_context),
+            https=_make_transport(replace(options, transport="httpcore"), backend, ssl_context),
+        )
     if kind == "aiohttp":
         return GuardedAiohttpTransport(
             backend,
@@ -144,7 +151,23 @@ def _make_transport(
         )
     if kind == "httpcore":
         return _httpcore_transport(options, backend, ssl_context)
-    raise ValueError(f"unknown fetch transport {kind!r}: use 'aiohttp' or 'httpcore'")
+    raise ValueError(f"unknown fetch transport {kind!r}: use 'auto', 'aiohttp' or 'httpcore'")
+
+
+class _ByScheme(httpx.AsyncBaseTransport):
+    """http to one transport, https to another (the "auto" transport)."""
+
+    def __init__(self, *, http: httpx.AsyncBaseTransport, https: httpx.AsyncBaseTransport) -> None:
+        self._http = http
+        self._https = https
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        chosen = self._https if request.url.scheme == "https" else self._http
+        return await chosen.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._https.aclose()
 
 
 class Fetcher:

@@ -19,7 +19,10 @@ from tests.fetch.conftest import ScriptedServer, resolver_for, run
 GUARDED = FetchOptions(allow_private=False)
 
 
-def test_aiohttp_is_the_default() -> None:
+def test_auto_is_the_default() -> None:
+    from monitor.config import FetchSettings  # noqa: PLC0415 - the config's own default
+
+    assert FetchSettings().transport == "auto"
     assert "aiohttp" in fetch_client.TRANSPORTS
     assert FetchOptions().transport is None  # follows DEFAULT_TRANSPORT
 
