@@ -161,6 +161,9 @@ class Nginx:
         if binary is None:
             raise FileNotFoundError("nginx")
         (self.root / "tmp").mkdir(exist_ok=True)
+        # Started as root, nginx's workers run as an unprivileged user: they must be able to
+        # read the feeds in a temporary directory (created 0700).
+        self.root.chmod(0o755)
         conf = self.root / "nginx.conf"
         conf.write_text(_CONF.format(workers=self.workers, root=self.root, port=self.port))
         self._process = subprocess.Popen(

@@ -104,7 +104,10 @@ class Runtime:
                 digests=digest_schedules(self.settings),
                 disabled=disabled,
                 owner=self.owner,
-                concurrency=self.settings.delivery.concurrency,
+                concurrency={
+                    name: spec.concurrency or self.settings.delivery.concurrency
+                    for name, spec in self.settings.channels.items()
+                },
             )
             for name in report.gone:
                 reason = "the receiver answered 410 Gone"

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from monitor.demo.site import serve_site
+from tests.alerts.support import WebhookSink
 
 DATA = Path(__file__).parent / "data"
 SITE = DATA / "site"
@@ -101,3 +102,12 @@ def _monitor_logging() -> Iterator[None]:
     saved = (logger.handlers[:], logger.propagate, logger.level)
     yield
     logger.handlers[:], logger.propagate, logger.level = saved
+
+
+@pytest.fixture
+def sink() -> Iterator[WebhookSink]:
+    """A real webhook receiver on loopback answering from its `script` (default 200)."""
+    server = WebhookSink()
+    server.start()
+    yield server
+    server.stop()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,14 +24,6 @@ from tests.alerts.support import Reply, WebhookSink
 from tests.archive.conftest import NOW
 from tests.archive.support import FEED_A, entry, match, processed
 from tests.conftest import archive_url
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_410_disables_the_channel_and_keeps_its_alerts(

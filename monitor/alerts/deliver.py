@@ -120,7 +120,7 @@ class _Run:
         channels: Mapping[str, Channel],
         policies: Mapping[str, RetryPolicy],
         now: datetime,
-        concurrency: int,
+        concurrency: int | Mapping[str, int],
         rng: random.Random,
         disabled: Mapping[str, str],
     ) -> None:
@@ -130,7 +130,12 @@ class _Run:
         self.now = now
         self.rng = rng
         self.disabled = disabled
-        self.limits = {name: asyncio.Semaphore(concurrency) for name in channels}
+        self.limits = {
+            name: asyncio.Semaphore(
+                max(1, concurrency if isinstance(concurrency, int) else concurrency.get(name, 4))
+            )
+            for name in channels
+        }
         self.outcomes: list[Outcome] = []
         self.gone: list[str] = []
         self.archive_errors: list[str] = []
@@ -305,7 +310,7 @@ async def deliver_due(
     policies: Mapping[str, RetryPolicy] | None = None,
     owner: str = "",
     limit: int = 500,
-    concurrency: int = 4,
+    concurrency: int | Mapping[str, int] = 4,
     rng: random.Random | None = None,
     storm: Mapping[str, StormLimit] | None = None,
     disabled: Mapping[str, str] | None = None,
@@ -313,13 +318,13 @@ async def deliver_due(
 ) -> DeliveryReport:
     """Claim the alerts due at `now`, send each, and record the outcome in the outbox.
 
-    At most `concurrency` sends run at once per channel. Rows for channels missing from
-    `channels` stay pending and are reported as unrouted. With `storm` limits (per channel),
-    alerts beyond a (rule, channel)'s limit in the window fold into one summary alert, which
-    is queued and sent in the same run. Alerts for which `digests` names a schedule wait
-    (pending, no attempt) until their period closes, then fold into one digest per channel.
-    Alerts of `disabled` channels (name -> why) stay
-    pending without an attempt. Raises only if the claim fails.
+    At most `concurrency` sends (one number, or one per channel name) run at once per
+    channel. Rows for channels missing from `channels` stay pending and are reported as
+    unrouted. With `storm` limits (per channel), alerts beyond a (rule, channel)'s limit in
+    the window fold into one summary alert, which is queued and sent in the same run. Alerts
+    for which `digests` names a schedule wait (pending, no attempt) until their period
+    closes, then fold into one digest per channel. Alerts of `disabled` channels (name ->
+    why) stay pending without an attempt. Raises only if the claim fails.
     """
     claimed = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
     claimed, folded = await _gather(outbox, claimed, storm or {}, digests, now)
@@ -331,7 +336,7 @@ async def deliver_due(
         channels=channels,
         policies=policies or {},
         now=now,
-        concurrency=max(1, concurrency),
+        concurrency=concurrency,
         rng=rng or random.Random(),  # noqa: S311 - jitter, not cryptography
         disabled=disabled or {},
     )

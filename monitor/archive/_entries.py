@@ -58,12 +58,17 @@ def _story_keys(entry: Entry, content_fingerprint: str) -> list[str]:
     return keys
 
 
+# Statements built once and reused: building an upsert (its `excluded` proxies above all)
+# cost more than executing it, about 0.4 ms per entry.
+_LOOKUP = sa.select(story_keys.c.key, story_keys.c.story).where(
+    story_keys.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+_UPSERTS: dict[tuple[str, bool], Any] = {}
+_CLAIMS: dict[str, Any] = {}
+
+
 def _lookup(conn: sa.Connection, keys: list[str]) -> dict[str, str]:
-    return _pairs(
-        conn.execute(
-            sa.select(story_keys.c.key, story_keys.c.story).where(story_keys.c.key.in_(keys))
-        )
-    )
+    return _pairs(conn.execute(_LOOKUP, {"keys": keys}))
 
 
 def _resolve_story(conn: sa.Connection, keys: list[str], story: str | None) -> str:
@@ -77,11 +82,11 @@ def _resolve_story(conn: sa.Connection, keys: list[str], story: str | None) -> s
     missing = [key for key in keys if key not in known]
     if not missing:
         return story
-    conn.execute(
-        insert(conn, story_keys)
-        .values([{"key": key, "story": story} for key in missing])
-        .on_conflict_do_nothing(index_elements=[story_keys.c.key])
-    )
+    claim = _CLAIMS.get(conn.dialect.name)
+    if claim is None:
+        claim = insert(conn, story_keys).on_conflict_do_nothing(index_elements=[story_keys.c.key])
+        _CLAIMS[conn.dialect.name] = claim
+    conn.execute(claim, [{"key": key, "story": story} for key in missing])
     if not fresh:
         return story
     # A concurrent writer may have claimed a key first (ON CONFLICT waited for its commit):
@@ -123,16 +128,25 @@ def _entry_values(
     }
 
 
+def _upsert_statement(conn: sa.Connection, *, had_date: bool) -> Any:
+    key = (conn.dialect.name, had_date)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        base = insert(conn, entries)
+        keep = {"id", "feed_url", "entry_id", "story", "first_seen_at"} | (
+            set() if had_date else {"published"}
+        )
+        update = {c.name: base.excluded[c.name] for c in entries.c if c.name not in keep}
+        stmt = base.on_conflict_do_update(
+            index_elements=[entries.c.feed_url, entries.c.entry_id], set_=update
+        ).returning(entries.c.id)
+        _UPSERTS[key] = stmt
+    return stmt
+
+
 def _upsert_entry(conn: sa.Connection, values: dict[str, Any], *, had_date: bool) -> int:
-    stmt = insert(conn, entries).values(values)
-    keep = {"feed_url", "entry_id", "story", "first_seen_at"} | (
-        set() if had_date else {"published"}
-    )
-    update = {name: stmt.excluded[name] for name in values if name not in keep}
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[entries.c.feed_url, entries.c.entry_id], set_=update
-    )
-    return int(conn.execute(stmt.returning(entries.c.id)).scalar_one())
+    stmt = _upsert_statement(conn, had_date=had_date)
+    return int(conn.execute(stmt, values).scalar_one())
 
 
 def _insert_match(

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor.archive import Archive
-from monitor.cli.output import config_file, print_json
-from monitor.errors import MonitorError, RuleSyntaxError
+from monitor.cli.output import config_file, print_json, query_is_valid
+from monitor.errors import MonitorError
 from monitor.extract import extract_article
 from monitor.fetch import Fetcher, FetchOptions
 from monitor.models import Article, Document, Match, RuleSpec
 from monitor.parse import parse_feed
-from monitor.query import compile_rules, parse_query
+from monitor.query import compile_rules
 
 NO_MATCH = 1
 INVALID = 2
@@ -105,11 +105,7 @@ def marked(match: Match, left: str = "[[", right: str = "]]") -> str:
 
 
 def test_rule(args: argparse.Namespace) -> int:
-    try:
-        parse_query(args.query)
-    except RuleSyntaxError as exc:
-        print(f"invalid query: {exc.reason} at column {exc.column}", file=sys.stderr)
-        print(exc.pointer(), file=sys.stderr)
+    if not query_is_valid(args.query):
         return INVALID
     spec = RuleSpec(
         name="test", query=args.query, language=args.language, stemming=not args.no_stemming

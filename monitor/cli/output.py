@@ -43,3 +43,17 @@ def progress(what: str, *, total: int | None) -> Iterator[Callable[[], None]]:
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(what, total=total)
         yield lambda: bar.advance(task)
+
+
+def query_is_valid(query: str) -> bool:
+    """Parse `query`; on a syntax error print the reason, column and a caret, and say no."""
+    from monitor.errors import RuleSyntaxError  # noqa: PLC0415
+    from monitor.query import parse_query  # noqa: PLC0415
+
+    try:
+        parse_query(query)
+    except RuleSyntaxError as exc:
+        print(f"invalid query: {exc.reason} at column {exc.column}", file=sys.stderr)
+        print(exc.pointer(), file=sys.stderr)
+        return False
+    return True

@@ -21,9 +21,8 @@ from rich.table import Table
 
 from monitor.archive import Archive, MatchRow
 from monitor.cli.inspect import marked
-from monitor.cli.output import config_file, print_json, progress
+from monitor.cli.output import config_file, print_json, progress, query_is_valid
 from monitor.config import Settings, load_settings, parse_duration
-from monitor.errors import RuleSyntaxError
 from monitor.models import FeedState, RuleSpec
 from monitor.query import compile_rules, parse_query, required_prefixes
 
@@ -192,11 +191,7 @@ def _found(args: argparse.Namespace, archive: Archive) -> Iterator[tuple[MatchRo
 
 
 def search(args: argparse.Namespace) -> int:
-    try:
-        parse_query(args.query)
-    except RuleSyntaxError as exc:
-        print(f"invalid query: {exc.reason} at column {exc.column}", file=sys.stderr)
-        print(exc.pointer(), file=sys.stderr)
+    if not query_is_valid(args.query):
         return INVALID
     results = []
     with _archive(args) as (_settings, archive):

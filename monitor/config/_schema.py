@@ -232,6 +232,7 @@ class _ChannelBase(_Digest):
     retry: RetryOverride | None = None
     # Storm guard override for this channel; None: [delivery] storm_limit / storm_window.
     storm_limit: int | None = Field(default=None, ge=0)  # 0: no limit on this channel
+    concurrency: int | None = Field(default=None, ge=1)  # None: [delivery] concurrency
     storm_window: Duration | None = None
 
 

@@ -11,20 +11,12 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from tests.alerts.support import RecordingHandler, SmtpServer, WebhookSink, free_port
+from tests.alerts.support import RecordingHandler, SmtpServer, free_port
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -205,6 +205,17 @@ async def test_concurrency_is_bounded_per_channel() -> None:
     assert [o.alert_id for o in report.outcomes][:4] == ["a0", "b0", "a1", "b1"]  # claim order
 
 
+async def test_concurrency_can_differ_per_channel() -> None:
+    a, b = Recorder("a"), Recorder("b")
+    outbox = FakeOutbox()
+    for index in range(8):
+        outbox.add(make_alert(id=f"a{index}", channel="a"))
+        outbox.add(make_alert(id=f"b{index}", channel="b"))
+    report = await deliver_due(outbox, {"a": a, "b": b}, now=NOW, concurrency={"a": 1, "b": 4})
+    assert report.sent == 16
+    assert (a.most_in_flight, b.most_in_flight) == (1, 4)
+
+
 async def test_nothing_due_nothing_done() -> None:
     outbox = FakeOutbox()
     row = outbox.add(make_alert(channel="chat"), created_at=NOW + timedelta(minutes=1))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -28,14 +27,6 @@ from tests.archive.conftest import NOW
 from tests.archive.support import FEED_A, entry, match, processed
 
 HOURLY = Every(timedelta(hours=1))
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _matches(archive: Archive, names: list[tuple[str, str]], at: datetime) -> None:

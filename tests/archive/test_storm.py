@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-
-import pytest
 
 from monitor.alerts import StormLimit, WebhookChannel, WebhookOptions, deliver_due
 from monitor.alerts.channels import Channel
@@ -24,14 +21,6 @@ from tests.archive.conftest import NOW
 from tests.archive.support import FEED_A, entry, match, processed
 
 LIMIT = {"hook": StormLimit(max_alerts=20, window=timedelta(hours=1))}
-
-
-@pytest.fixture
-def sink() -> Iterator[WebhookSink]:
-    server = WebhookSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _matches(archive: Archive, first: int, count: int, at: datetime) -> None:
