@@ -18,6 +18,7 @@ from functools import partial
 from urllib.parse import urlsplit
 
 from monitor.archive import Archive
+from monitor.batching import WriteBatch
 from monitor.errors import ExtractError, FeedError, FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.health import HealthPolicy, judge
@@ -107,6 +108,7 @@ class Pipeline:
         self.rng = rng or random.Random()  # noqa: S311 - scheduling jitter
         self.health = health or HealthPolicy()
         self.hosts = hosts or HostPenalties()
+        self._states: WriteBatch[FeedState] = WriteBatch(archive.save_feed_states)
 
     async def poll(self, feed: FeedJob, *, now: datetime) -> PollResult:
         """Fetch, parse, process and archive one feed. Never raises for the feed's own faults."""
@@ -284,7 +286,7 @@ class Pipeline:
             next_poll_at=self._next(self._interval(feed, state), now, 0, hints),
         )
         state = await self._judge_health(feed, state, now)
-        await asyncio.to_thread(self.archive.save_feed_state, state)
+        await self._states.add(state)  # batched with other feeds' 304s: one transaction
         log.info("feed polled", extra=fields(feed=feed.name, outcome=outcome))
         return PollResult(feed.name, outcome, next_poll_at=state.next_poll_at)
 

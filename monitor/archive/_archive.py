@@ -72,6 +72,11 @@ class Archive:
         with write(self._engine) as conn:
             _feeds.save_feed_state(conn, state)
 
+    def save_feed_states(self, states: Sequence[FeedState]) -> None:
+        """Many feeds' states in one transaction (the 304 path of a big cycle)."""
+        with write(self._engine) as conn:
+            _feeds.save_feed_states(conn, states)
+
     def record_health_alert(
         self,
         *,

@@ -38,12 +38,24 @@ def feed_states(conn: sa.Connection) -> list[FeedState]:
     return [_state(row) for row in rows]
 
 
+_SAVES: dict[str, Any] = {}  # the upsert, built once per dialect (building it costs most)
+
+
 def save_feed_state(conn: sa.Connection, state: FeedState) -> None:
     """Upsert by url; the lease columns are left alone."""
-    values = asdict(state)
-    stmt = insert(conn, feeds).values(values)
-    update = {name: stmt.excluded[name] for name in _STATE_FIELDS if name != "url"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=[feeds.c.url], set_=update))
+    save_feed_states(conn, [state])
+
+
+def save_feed_states(conn: sa.Connection, states: Sequence[FeedState]) -> None:
+    """Upsert many feeds' states in the caller's transaction."""
+    stmt = _SAVES.get(conn.dialect.name)
+    if stmt is None:
+        base = insert(conn, feeds)
+        update = {name: base.excluded[name] for name in _STATE_FIELDS if name != "url"}
+        stmt = base.on_conflict_do_update(index_elements=[feeds.c.url], set_=update)
+        _SAVES[conn.dialect.name] = stmt
+    for state in states:
+        conn.execute(stmt, asdict(state))
 
 
 def claim_due_feeds(

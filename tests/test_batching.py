@@ -1,0 +1,56 @@
+"""WriteBatch: many callers, one write; nobody returns before their item is written."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from monitor.batching import WriteBatch
+
+
+def test_callers_share_one_write_and_wait_for_it() -> None:
+    writes: list[list[int]] = []
+
+    def write(items: Sequence[int]) -> None:
+        writes.append(list(items))
+
+    async def scenario() -> list[int]:
+        batch = WriteBatch(write, delay=0.01)
+        finished: list[int] = []
+
+        async def one(n: int) -> None:
+            await batch.add(n)
+            assert any(n in done for done in writes)  # written before add returned
+            finished.append(n)
+
+        await asyncio.gather(*(one(n) for n in range(50)))
+        return finished
+
+    assert sorted(asyncio.run(scenario())) == list(range(50))
+    assert writes == [list(range(50))]
+
+
+def test_a_full_batch_is_written_at_once_and_failures_reach_every_caller() -> None:
+    sizes: list[int] = []
+
+    def write(items: Sequence[int]) -> None:
+        sizes.append(len(items))
+        if 13 in items:
+            raise OSError("disk full")
+
+    async def scenario() -> list[BaseException | None]:
+        batch = WriteBatch(write, delay=10.0, most=10)  # the delay never expires here
+        return await asyncio.gather(*(batch.add(n) for n in range(20)), return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert sizes == [10, 10]
+    assert all(r is None for r in results[:10])
+    assert all(isinstance(r, OSError) for r in results[10:])
+
+
+def test_nothing_waits_on_an_empty_batch() -> None:
+    async def scenario() -> None:
+        batch: WriteBatch[int] = WriteBatch(lambda items: None, delay=0.001)
+        await asyncio.wait_for(batch.add(1), timeout=5)
+
+    asyncio.run(scenario())
