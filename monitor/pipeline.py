@@ -110,10 +110,16 @@ class Pipeline:
         self.hosts = hosts or HostPenalties()
         self._states: WriteBatch[FeedState] = WriteBatch(archive.save_feed_states)
 
-    async def poll(self, feed: FeedJob, *, now: datetime) -> PollResult:
-        """Fetch, parse, process and archive one feed. Never raises for the feed's own faults."""
+    async def poll(
+        self, feed: FeedJob, *, now: datetime, state: FeedState | None = None
+    ) -> PollResult:
+        """Fetch, parse, process and archive one feed. Never raises for the feed's own faults.
+
+        `state`: the feed's stored state when the caller read it already (a cycle reads every
+        feed's in one query); by default it is read here.
+        """
         started = time.perf_counter()
-        result = await self._poll(feed, now)
+        result = await self._poll(feed, now, state)
         self.metrics.poll_seconds.observe(time.perf_counter() - started)
         self.metrics.polls.labels(outcome=result.outcome).inc()
         if result.error_kind:
@@ -121,8 +127,10 @@ class Pipeline:
         self.metrics.new_entries.inc(result.new_entries)
         return result
 
-    async def _poll(self, feed: FeedJob, now: datetime) -> PollResult:
-        state = await asyncio.to_thread(self.archive.feed_state, feed.url) or FeedState(feed.url)
+    async def _poll(self, feed: FeedJob, now: datetime, known: FeedState | None) -> PollResult:
+        if known is None:
+            known = await asyncio.to_thread(self.archive.feed_state, feed.url)
+        state = known or FeedState(feed.url)
         if state.disabled:
             return PollResult(feed.name, "disabled")
         paused = self.hosts.blocked_until(_host(state.current_url or feed.url), now)

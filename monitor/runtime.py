@@ -81,10 +81,11 @@ class Runtime:
         `on_result` hears of each feed as it finishes (a progress bar).
         """
         gate = asyncio.Semaphore(POLL_CONCURRENCY)
+        states = {s.url: s for s in await asyncio.to_thread(self.archive.feed_states)}
 
         async def one(feed: FeedJob) -> PollResult:
             async with gate:
-                result = await self.pipeline.poll(feed, now=now)
+                result = await self.pipeline.poll(feed, now=now, state=states.get(feed.url))
             if on_result is not None:
                 on_result(result)
             return result
