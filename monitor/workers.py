@@ -286,7 +286,11 @@ class _Worker:
             self.process.join()
             self.exitcode = self.process.exitcode
             self.conn.close()
-            self.process.close()
+            # Starting another worker reaps finished children from its own thread; when it
+            # wins the race, this Process never learns its exit status and refuses close().
+            # The process is gone either way: nothing is left to release but the object.
+            with contextlib.suppress(ValueError):
+                self.process.close()
 
 
 def _serve(conn: Connection) -> None:

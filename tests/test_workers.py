@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from monitor.errors import ExtractError, ParseError
-from monitor.workers import ExtractorPool, RemoteError, sleep_then_return
+from monitor.workers import ExtractorPool, RemoteError, _Worker, sleep_then_return
 
 SITE = Path(__file__).parent / "data" / "site"
 BASE = "http://127.0.0.1:8000"
@@ -141,3 +141,13 @@ async def _until_busy(pool: ExtractorPool) -> None:
     """Wait for a condition, not for a time: a worker holds the job."""
     while not pool.busy:
         await asyncio.sleep(0.001)
+
+
+def test_a_worker_reaped_by_another_thread_is_still_released() -> None:
+    """Starting a worker reaps dead children from its thread; kill() copes (seen at 10k feeds)."""
+    worker = _Worker.spawn(multiprocessing.get_context("spawn"))
+    worker.wait_ready()
+    worker.process.kill()
+    os.waitpid(worker.pid, 0)  # what multiprocessing's cleanup does from another thread
+    worker.kill()  # no ValueError: the process is gone, its pipe closed
+    assert worker.conn.closed
