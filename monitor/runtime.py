@@ -25,6 +25,7 @@ from monitor.alerts import (
     EmailOptions,
     RetryPolicy,
     StormLimit,
+    StormLimits,
     WebhookChannel,
     WebhookOptions,
     deliver_due,
@@ -269,15 +270,30 @@ def digest_schedules(settings: Settings) -> Callable[[Alert], Schedule | None]:
     return pick
 
 
-def storm_limits(settings: Settings) -> dict[str, StormLimit]:
-    """Each channel's storm limit: its own keys, else [delivery]; a limit of 0 means none."""
+def storm_limits(settings: Settings) -> StormLimits:
+    """The storm limit of a (rule, channel): the rule's keys, else the channel's, else
+    [delivery]; a limit of 0 means none. Unconfigured channels are not guarded.
+    """
     base = settings.delivery
-    limits = {}
-    for name, spec in settings.channels.items():
-        most = base.storm_limit if spec.storm_limit is None else spec.storm_limit
-        if most > 0:
-            limits[name] = StormLimit(most, spec.storm_window or base.storm_window)
-    return limits
+    rules = {rule.name: rule for rule in settings.rules}
+    cache: dict[tuple[str, str], StormLimit | None] = {}
+
+    def lookup(rule_name: str, channel: str) -> StormLimit | None:
+        key = (rule_name, channel)
+        if key not in cache:
+            spec = settings.channels.get(channel)
+            rule = rules.get(rule_name)
+            most, window = base.storm_limit, base.storm_window
+            if spec is not None:
+                most = most if spec.storm_limit is None else spec.storm_limit
+                window = spec.storm_window or window
+            if rule is not None:
+                most = most if rule.storm_limit is None else rule.storm_limit
+                window = rule.storm_window or window
+            cache[key] = StormLimit(most, window) if spec is not None and most > 0 else None
+        return cache[key]
+
+    return lookup
 
 
 def _alive(pid: int) -> bool:

@@ -20,7 +20,7 @@ from monitor.alerts.render import (
     render_text,
     webhook_payload,
 )
-from monitor.alerts.storm import StormDecision, StormLimit, apply_storm_guard
+from monitor.alerts.storm import StormDecision, StormLimit, StormLimits, apply_storm_guard
 from monitor.alerts.webhook import WebhookChannel, WebhookOptions, sign_webhook
 from monitor.cron import Cron, Every, Schedule
 
@@ -42,6 +42,7 @@ __all__ = [
     "Schedule",
     "StormDecision",
     "StormLimit",
+    "StormLimits",
     "WebhookChannel",
     "WebhookOptions",
     "apply_storm_guard",

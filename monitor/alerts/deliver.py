@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from monitor.alerts.backoff import DEFAULT_POLICY, RetryPolicy, next_attempt_at
 from monitor.alerts.digest import digest_alert, is_digest
-from monitor.alerts.storm import StormLimit, apply_storm_guard, is_summary
+from monitor.alerts.storm import StormLimit, StormLimits, apply_storm_guard, as_lookup, is_summary
 from monitor.cron import Schedule
 from monitor.errors import AlertError, MonitorError
 from monitor.models import Alert, PendingAlert
@@ -55,6 +55,8 @@ class Outbox(Protocol):
     def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None: ...
 
     def release(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None: ...
+
+    def hold(self, outbox_id: int, *, until: datetime) -> None: ...
 
     def sent_counts(self, channel: str, since: datetime) -> dict[str, int]: ...
 
@@ -233,7 +235,7 @@ class _Run:
 async def _gather(
     outbox: Outbox,
     claimed: list[PendingAlert],
-    storm: Mapping[str, StormLimit],
+    storm: Mapping[str, StormLimit] | StormLimits,
     digests: Callable[[Alert], Schedule | None] | None,
     now: datetime,
 ) -> tuple[list[PendingAlert], bool]:
@@ -264,10 +266,7 @@ async def _digest(
             continue
         end = schedule.next_after(alert.detected_at)
         if end > now:
-            why = f"held for the digest of {end.isoformat(timespec='minutes')}"
-            await asyncio.to_thread(
-                outbox.release, pending.outbox_id, next_attempt_at=end, error=why
-            )
+            await asyncio.to_thread(outbox.hold, pending.outbox_id, until=end)
         else:
             closed[(alert.channel, end)].append(pending)
     for (channel, end), rows in closed.items():
@@ -278,17 +277,33 @@ async def _digest(
 
 
 async def _storm_guard(
-    outbox: Outbox, claimed: list[PendingAlert], storm: Mapping[str, StormLimit], now: datetime
+    outbox: Outbox,
+    claimed: list[PendingAlert],
+    storm: Mapping[str, StormLimit] | StormLimits,
+    now: datetime,
 ) -> tuple[list[PendingAlert], bool]:
-    """Fold what exceeds each (rule, channel)'s limit into summaries; what is left to send."""
-    summaries = [p for p in claimed if is_summary(p.alert)]
-    regular = [p for p in claimed if not is_summary(p.alert)]
+    """Fold what exceeds each (rule, channel)'s limit into summaries; what is left to send.
+
+    Summaries and digests pass untouched: each already stands for many matches, and several
+    digests closing in one run (after downtime) must not fold into a storm summary.
+    """
+    summaries = [p for p in claimed if is_summary(p.alert) or is_digest(p.alert)]
+    regular = [p for p in claimed if not (is_summary(p.alert) or is_digest(p.alert))]
+    lookup = as_lookup(storm)
+    limits = {key: lookup(*key) for key in {(p.alert.rule, p.alert.channel) for p in regular}}
+    counted: dict[tuple[str, datetime], dict[str, int]] = {}  # (channel, window start)
     already: dict[tuple[str, str], int] = {}
-    for channel in sorted({p.alert.channel for p in regular if p.alert.channel in storm}):
-        since = storm[channel].window_start(now)
-        counts = await asyncio.to_thread(outbox.sent_counts, channel, since)
-        already.update({(rule, channel): n for rule, n in counts.items()})
-    decision = apply_storm_guard(regular, already_sent=already, limits=storm, now=now)
+    for (rule, channel), limit in sorted(limits.items()):
+        if limit is None:
+            continue
+        since = limit.window_start(now)
+        if (channel, since) not in counted:
+            counts = await asyncio.to_thread(outbox.sent_counts, channel, since)
+            counted[(channel, since)] = counts
+        already[(rule, channel)] = counted[(channel, since)].get(rule, 0)
+    decision = apply_storm_guard(
+        regular, already_sent=already, limits=lambda rule, channel: limits[(rule, channel)], now=now
+    )
     for (rule, channel), rows in decision.folded.items():
         summary = decision.summaries[(rule, channel)]
         await asyncio.to_thread(outbox.fold, [p.outbox_id for p in rows], summary, now)
@@ -312,7 +327,7 @@ async def deliver_due(
     limit: int = 500,
     concurrency: int | Mapping[str, int] = 4,
     rng: random.Random | None = None,
-    storm: Mapping[str, StormLimit] | None = None,
+    storm: Mapping[str, StormLimit] | StormLimits | None = None,
     disabled: Mapping[str, str] | None = None,
     digests: Callable[[Alert], Schedule | None] | None = None,
 ) -> DeliveryReport:
@@ -320,11 +335,12 @@ async def deliver_due(
 
     At most `concurrency` sends (one number, or one per channel name) run at once per
     channel. Rows for channels missing from `channels` stay pending and are reported as
-    unrouted. With `storm` limits (per channel), alerts beyond a (rule, channel)'s limit in
-    the window fold into one summary alert, which is queued and sent in the same run. Alerts
-    for which `digests` names a schedule wait (pending, no attempt) until their period
-    closes, then fold into one digest per channel. Alerts of `disabled` channels (name ->
-    why) stay pending without an attempt. Raises only if the claim fails.
+    unrouted. With `storm` limits (per channel, or a lookup per (rule, channel)), alerts
+    beyond a (rule, channel)'s limit in the window fold into one summary alert, which is
+    queued and sent in the same run. Alerts for which `digests` names a schedule wait
+    (pending, no attempt) until their period closes, then fold into one digest per channel.
+    Alerts of `disabled` channels (name -> why) stay pending without an attempt. Raises only
+    if the claim fails.
     """
     claimed = await asyncio.to_thread(outbox.claim_due_alerts, now, limit=limit, owner=owner)
     claimed, folded = await _gather(outbox, claimed, storm or {}, digests, now)

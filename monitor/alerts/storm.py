@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,6 +34,20 @@ class StormLimit:
         epoch = datetime(1970, 1, 1, tzinfo=UTC)
         size = self.window.total_seconds()
         return epoch + timedelta(seconds=(now - epoch).total_seconds() // size * size)
+
+
+# The limit of one (rule, channel), None when it is not guarded: a rule may override its
+# channel's limit, so limits are looked up per pair, not per channel.
+StormLimits = Callable[[str, str], StormLimit | None]
+
+
+def per_channel(limits: Mapping[str, StormLimit]) -> StormLimits:
+    """Limits that depend on the channel only (channels missing from `limits`: unguarded)."""
+    return lambda _rule, channel: limits.get(channel)
+
+
+def as_lookup(limits: Mapping[str, StormLimit] | StormLimits) -> StormLimits:
+    return per_channel(limits) if isinstance(limits, Mapping) else limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,26 +108,35 @@ def summary_alert(
     )
 
 
+def _window_start(limit: StormLimit | None, now: datetime) -> datetime:
+    assert limit is not None  # only guarded keys fold
+    return limit.window_start(now)
+
+
 def apply_storm_guard(
     batch: Sequence[PendingAlert],
     *,
     already_sent: Mapping[Key, int],
-    limits: Mapping[str, StormLimit],
+    limits: Mapping[str, StormLimit] | StormLimits,
     now: datetime,
 ) -> StormDecision:
     """Split `batch` into alerts to send and alerts to fold, per (rule, channel).
 
     `already_sent[(rule, channel)]` counts alerts sent in the current window (from the
-    archive); `limits` is per channel (channels without one are not limited). Oldest first:
-    the earliest alerts of a storm are the ones sent in full.
+    archive); `limits` is per channel (channels without one are not limited) or a lookup per
+    (rule, channel). Oldest first: the earliest alerts of a storm are the ones sent in full.
     """
+    lookup = as_lookup(limits)
     used: dict[Key, int] = defaultdict(int, already_sent)
     send: list[PendingAlert] = []
     folded: dict[Key, list[PendingAlert]] = defaultdict(list)
+    found: dict[Key, StormLimit | None] = {}
     for pending in sorted(batch, key=lambda p: (p.created_at, p.outbox_id)):
         alert = pending.alert
-        limit = limits.get(alert.channel)
         key = (alert.rule, alert.channel)
+        if key not in found:
+            found[key] = lookup(*key)
+        limit = found[key]
         if limit is None or used[key] < limit.max_alerts:
             used[key] += 1
             send.append(pending)
@@ -125,7 +148,7 @@ def apply_storm_guard(
             key[1],
             [p.alert for p in rows],
             now=now,
-            window_start=limits[key[1]].window_start(now),
+            window_start=_window_start(found[key], now),
         )
         for key, rows in folded.items()
     }
@@ -136,8 +159,11 @@ __all__ = [
     "SUMMARY_PREFIX",
     "StormDecision",
     "StormLimit",
+    "StormLimits",
     "apply_storm_guard",
+    "as_lookup",
     "is_summary",
+    "per_channel",
     "summary_alert",
     "summary_id",
 ]

@@ -190,6 +190,11 @@ class Archive:
         with write(self._engine) as conn:
             _outbox.release(conn, outbox_id, next_attempt_at=next_attempt_at, error=error)
 
+    def hold(self, outbox_id: int, *, until: datetime) -> None:
+        """Keep a claimed alert pending, without an attempt, until its digest closes."""
+        with write(self._engine) as conn:
+            _outbox.hold(conn, outbox_id, until=until)
+
     def mark_failed(self, outbox_id: int, *, error: str, now: datetime) -> None:
         with write(self._engine) as conn:
             _outbox.mark_failed(conn, outbox_id, error=error, now=now)
@@ -262,16 +267,16 @@ class Archive:
         page_size: int = 200,
     ) -> Iterator[tuple[MatchRow, StoredEntry]]:
         """Matches (newest first) with their entries, whose entry has a word per prefix."""
-        offset = 0
+        after: tuple[datetime, int] | None = None
         while True:
             with read(self._engine) as conn:
                 page = _search.candidate_page(
-                    conn, prefixes, since=since, rule=rule, offset=offset, size=page_size
+                    conn, prefixes, since=since, rule=rule, after=after, size=page_size
                 )
             yield from page
             if len(page) < page_size:
                 return
-            offset += page_size
+            after = (page[-1][0].detected_at, page[-1][0].id)
 
     def search(
         self,

@@ -17,7 +17,9 @@ from monitor.archive._records import OutboxRow
 from monitor.archive._schema import entries, matches, outbox
 from monitor.models import Alert, PendingAlert
 
-STATUSES = ("pending", "sent", "failed")  # "folded" is listed for sent rows a summary carried
+STATUSES = ("pending", "sent", "failed")  # stored; `alerts` also lists "held" and "folded"
+# The last_error of a pending row waiting for its digest period to close: listed as "held".
+HELD = "held for the digest of "
 
 _URL = sa.func.coalesce(entries.c.link, entries.c.canonical_url, "").label("url")
 
@@ -211,6 +213,17 @@ def release(conn: sa.Connection, outbox_id: int, *, next_attempt_at: datetime, e
     _finish(conn, outbox_id, next_attempt_at=next_attempt_at, last_error=error)
 
 
+def hold(conn: sa.Connection, outbox_id: int, *, until: datetime) -> None:
+    """Keep a claimed row pending, without an attempt, until its digest period closes."""
+    release(conn, outbox_id, next_attempt_at=until, error=HELD + until.isoformat("T", "minutes"))
+
+
+def _is_held() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        outbox.c.status == "pending", outbox.c.last_error.startswith(HELD, autoescape=True)
+    )
+
+
 def mark_failed(conn: sa.Connection, outbox_id: int, *, error: str, now: datetime) -> None:
     _finish(
         conn,
@@ -243,7 +256,11 @@ def outbox_counts(conn: sa.Connection) -> dict[str, int]:
 
 
 def list_alerts(conn: sa.Connection, *, status: str | None, limit: int) -> list[OutboxRow]:
-    """Outbox rows newest first, optionally of one status."""
+    """Outbox rows newest first, optionally of one status.
+
+    Besides the stored statuses, "held" is a pending row waiting for its digest and "folded"
+    a row delivered inside a storm summary or a digest (stored as sent).
+    """
     query = _joined(
         outbox.c.id,
         outbox.c.key,
@@ -262,6 +279,13 @@ def list_alerts(conn: sa.Connection, *, status: str | None, limit: int) -> list[
     ).order_by(outbox.c.created_at.desc(), outbox.c.id.desc())
     if status == "folded":
         query = query.where(outbox.c.folded_into.is_not(None))
+    elif status == "held":
+        query = query.where(_is_held())
+    elif status == "pending":
+        query = query.where(
+            outbox.c.status == "pending",
+            sa.or_(outbox.c.last_error.is_(None), sa.not_(_is_held())),
+        )
     elif status is not None:
         query = query.where(outbox.c.status == status)
     rows = []
@@ -272,5 +296,7 @@ def list_alerts(conn: sa.Connection, *, status: str | None, limit: int) -> list[
             values.update(title=payload["title"], url=payload["url"])
         if values["folded_into"] is not None:
             values["status"] = "folded"
+        elif values["status"] == "pending" and (values["last_error"] or "").startswith(HELD):
+            values["status"] = "held"
         rows.append(OutboxRow(**values))
     return rows

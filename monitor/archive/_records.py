@@ -52,7 +52,7 @@ class OutboxRow:
     key: str  # the alert id, stable per (rule, story, channel)
     rule: str
     channel: str
-    status: str  # pending, sent, failed
+    status: str  # pending, held (for a digest), sent, folded, failed
     attempts: int
     next_attempt_at: datetime
     last_error: str | None

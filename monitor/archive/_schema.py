@@ -246,6 +246,13 @@ def _v5_storm(conn: sa.Connection) -> None:
     _add_missing_columns(conn, outbox, ("payload", "folded_into"))
 
 
+def _v7_reindex_search(conn: sa.Connection) -> None:
+    """The search index holds the matcher's words now (see _search.index_form)."""
+    from monitor.archive._search import reindex  # noqa: PLC0415 - _search imports this module
+
+    reindex(conn)
+
+
 MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _v1_core,
     _v2_search,
@@ -253,6 +260,7 @@ MIGRATIONS: tuple[Callable[[sa.Connection], None], ...] = (
     _v4_feed_health,
     _v5_storm,
     _v6_disabled_channels,
+    _v7_reindex_search,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,6 +2,10 @@
 
 Only matched entries are indexed (what users search; indexing every entry cut SQLite's
 insert rate tenfold). Queries are words and "quoted phrases", all required.
+
+The index holds `index_form` of the text, the words the rule matcher sees (folded, acronyms
+and hyphenated words also joined), not the raw text, so that neither FTS5 nor PostgreSQL's
+parser (hosts, e-mails, paths as one token) can hide a word the matcher would find.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sqlalchemy as sa
 from monitor.archive._engine import insert, is_postgres
 from monitor.archive._read import entries_by_id, filter_matches, match_row, match_select
 from monitor.archive._records import MatchRow, StoredEntry
-from monitor.archive._schema import matches, pg_search
+from monitor.archive._schema import entries, matches, pg_search
 
 _SIMPLE: sa.ColumnElement[Any] = sa.literal_column("'simple'::regconfig")
 _TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
@@ -45,25 +49,61 @@ class TextQuery:
     def __bool__(self) -> bool:
         return bool(self.words or self.phrases)
 
+    def folded(self) -> TextQuery:
+        """Folded like the index: a word that folds to several (`e-mail`) is a phrase."""
+        words = [_plain(word) for word in self.words]
+        phrases = [_plain(phrase) for phrase in self.phrases]
+        return TextQuery(
+            tuple(w for w in words if w and " " not in w),
+            tuple(p for p in [*phrases, *(w for w in words if " " in w)] if p),
+        )
+
     def fts5(self) -> str:
         """FTS5 syntax: every word and phrase quoted (no operators reach FTS5), ANDed."""
         quoted = ['"' + part.replace('"', '""') + '"' for part in (*self.words, *self.phrases)]
         return " AND ".join(quoted)
 
 
-def _unaccented(text: str) -> str:
-    """What PostgreSQL's 'simple' config should see: no accents (FTS5 drops them itself)."""
+_WORD = re.compile(r"[^\W_]+(?:[.'\u2019-][^\W_]+)*")
+_JOINERS = re.compile(r"[.'\u2019-]")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _fold(text: str) -> str:
+    """NFKC, case folding and accent removal: the matcher's folding (monitor.query.analysis)."""
     if text.isascii():
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+        return text.lower()
+    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+    return unicodedata.normalize(
+        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
+
+
+def _plain(text: str) -> str:
+    """Folded words of `text` separated by single spaces (what the index holds)."""
+    return " ".join(_NOT_WORD.sub(" ", _fold(text)).split())
+
+
+def index_form(text: str) -> str:
+    """Folded words separated by spaces, the joined form of `U.S.`, `e-mail`, `don't` last.
+
+    A superset of the matcher's terms, so that a prefix the matcher's term starts with is found.
+    """
+    words: list[str] = []
+    joined: list[str] = []
+    for raw in _WORD.findall(text):
+        parts = [_NOT_WORD.sub(" ", _fold(part)).strip() for part in _JOINERS.split(raw)]
+        words.extend(part for part in parts if part)
+        if len(parts) > 1:
+            joined.append("".join(parts).replace(" ", ""))
+    return " ".join(words + joined)
 
 
 def index_entry(conn: sa.Connection, entry_row: int, title: str, text: str) -> None:
     """(Re)index one matched entry."""
+    title, text = index_form(title), index_form(text)
     if is_postgres(conn):
-        title, text = _unaccented(title), _unaccented(text)
-        document = sa.func.to_tsvector(_SIMPLE, title + "\n" + text)
+        document = sa.func.to_tsvector(_SIMPLE, title + " " + text)
         stmt = insert(conn, pg_search).values(entry=entry_row, document=document)
         conn.execute(
             stmt.on_conflict_do_update(
@@ -76,6 +116,23 @@ def index_entry(conn: sa.Connection, entry_row: int, title: str, text: str) -> N
         "INSERT INTO search_index (rowid, title, text) VALUES (?, ?, ?)",
         (entry_row, title, text),
     )
+
+
+def reindex(conn: sa.Connection) -> int:
+    """Index every matched entry again (a migration: the indexed form changed)."""
+    if is_postgres(conn):
+        conn.execute(pg_search.delete())
+    else:
+        conn.exec_driver_sql("DELETE FROM search_index")
+    matched = sa.select(matches.c.entry).distinct().scalar_subquery()
+    query = sa.select(entries.c.id, entries.c.title, entries.c.text, entries.c.summary).where(
+        entries.c.id.in_(matched)
+    )
+    count = 0
+    for row in conn.execute(query).all():
+        index_entry(conn, row.id, row.title or "", f"{row.text or ''}\n{row.summary or ''}")
+        count += 1
+    return count
 
 
 def _matching_entries(conn: sa.Connection, query: TextQuery) -> sa.Select[Any]:
@@ -108,19 +165,23 @@ def candidate_page(
     *,
     since: datetime | None,
     rule: str | None,
-    offset: int,
+    after: tuple[datetime, int] | None,
     size: int,
 ) -> list[tuple[MatchRow, StoredEntry]]:
     """One page of matches, newest first, whose entry has a word for every prefix.
 
     A prefilter for the rule language: the caller confirms each with the real matcher.
+    `after` is the (detected_at, id) of the previous page's last row: a keyset, so matches
+    recorded meanwhile shift nothing.
     """
     if any(not p.isalnum() for p in prefixes):
         raise ValueError("search prefixes are letters and digits only")
     select = match_select()
     if prefixes:
         select = select.where(matches.c.entry.in_(_prefix_filter(conn, prefixes)))
-    select = filter_matches(select, since=since, rule=rule, limit=size).offset(offset)
+    if after is not None:
+        select = select.where(sa.tuple_(matches.c.detected_at, matches.c.id) < after)
+    select = filter_matches(select, since=since, rule=rule, limit=size)
     rows = list(conn.execute(select))
     stored = entries_by_id(conn, [row.entry for row in rows])
     return [(match_row(row), stored[row.entry]) for row in rows]
@@ -135,7 +196,7 @@ def search(
     limit: int = 50,
 ) -> list[MatchRow]:
     """Archived matches whose entry contains every word and phrase, newest first."""
-    query = TextQuery.parse(text_query)
+    query = TextQuery.parse(text_query).folded()
     if not query:
         return []
     select = match_select().where(matches.c.entry.in_(_matching_entries(conn, query)))

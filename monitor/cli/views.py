@@ -344,6 +344,6 @@ def add_parsers(sub: Any) -> None:
     cmd = sub.add_parser("alerts", help="list outbox alerts; `alerts retry [ID...]` re-queues")
     cmd.add_argument("action", nargs="?", choices=["list", "retry"], default="list")
     cmd.add_argument("ids", nargs="*", metavar="ID", help="with retry: only these ids")
-    cmd.add_argument("--status", choices=["pending", "sent", "failed", "folded"])
+    cmd.add_argument("--status", choices=["pending", "held", "sent", "failed", "folded"])
     cmd.add_argument("--limit", type=int, default=50)
     cmd.add_argument("--json", action="store_true")

@@ -196,6 +196,9 @@ class RuleSettings(_Digest):
     tags: list[str] = Field(default_factory=list)  # feed tags; empty: every feed
     language: str = "english"  # Snowball stemmer name
     stemming: bool = True
+    # Storm guard for this rule on each of its channels; None: the channel's, else [delivery].
+    storm_limit: int | None = Field(default=None, ge=0)  # 0: this rule is never folded
+    storm_window: Duration | None = None
 
     @field_validator("tags")
     @classmethod

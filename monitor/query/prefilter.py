@@ -37,5 +37,26 @@ def _term_prefix(term: Term, language: str) -> list[str]:
     if not word.isalnum() or not word.isascii():
         return []
     if not (term.exact or term.prefix):
-        word = os.path.commonprefix([word, stem(word, language)])  # noqa: RUF071 - by character
+        word = os.path.commonprefix([word, _stem_prefix(word, language)])  # noqa: RUF071
     return [word] if len(word) >= MIN_PREFIX else []
+
+
+def _stem_prefix(word: str, language: str) -> str:
+    """A prefix of every word the stemmer maps to `word`'s stem.
+
+    English stems mostly are such a prefix, except for a final `i` (`happy` -> `happi`) or `e`
+    (`hoping` -> `hope`) and a few irregular forms (`skies` -> `sky`). Other languages rewrite
+    up to two letters at the end of a stem (French `active` -> `actif`, Dutch `maan` -> `man`).
+    """
+    stemmed = stem(word, language)
+    if language in _ENGLISH:
+        irregular = _IRREGULAR.get(stemmed)
+        if irregular is not None:
+            return os.path.commonprefix([stemmed, irregular])  # noqa: RUF071 - by character
+        return stemmed[:-1] if stemmed.endswith(("i", "e")) else stemmed
+    return stemmed[:-2]
+
+
+_ENGLISH = frozenset({"english", "porter"})
+# Snowball English's exceptional forms whose stem is no prefix of the word.
+_IRREGULAR = {"sky": "skies", "die": "dying", "lie": "lying", "tie": "tying"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -166,6 +167,7 @@ class Row:
     last_error: str | None = None
     sent_at: datetime | None = None
     retries: list[tuple[datetime, str]] = field(default_factory=list)
+    folded_into: str | None = None
 
 
 class FakeOutbox:
@@ -219,3 +221,25 @@ class FakeOutbox:
     def release(self, outbox_id: int, *, next_attempt_at: datetime, error: str) -> None:
         row = self.rows[outbox_id]
         row.next_attempt_at, row.last_error, row.leased_until = next_attempt_at, error, None
+
+    def hold(self, outbox_id: int, *, until: datetime) -> None:
+        self.release(outbox_id, next_attempt_at=until, error="held for the digest")
+
+    def sent_counts(self, channel: str, since: datetime) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows.values():
+            alert = row.pending.alert
+            if alert.channel != channel or row.folded_into is not None:
+                continue
+            if row.sent_at is not None and row.sent_at >= since:
+                counts[alert.rule] = counts.get(alert.rule, 0) + 1
+        return counts
+
+    def fold(self, folded: Sequence[int], summary: Alert, now: datetime) -> None:
+        """Queue `summary` (due now) and mark the `folded` rows delivered by it."""
+        if all(row.pending.alert.id != summary.id for row in self.rows.values()):
+            self.add(summary, created_at=now)
+        for outbox_id in folded:
+            row = self.rows[outbox_id]
+            row.status, row.sent_at, row.leased_until = "sent", now, None
+            row.folded_into = summary.id

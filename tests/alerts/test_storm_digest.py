@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from monitor.alerts import render_html
 from monitor.alerts.digest import digest_alert, digest_id
 from monitor.alerts.storm import StormLimit, apply_storm_guard, summary_id
+from monitor.config import load_settings
 from monitor.cron import Cron, Every
 from monitor.models import PendingAlert
+from monitor.runtime import storm_limits
 from tests.alerts.support import NOW, make_alert
 
 
@@ -109,3 +112,37 @@ def test_schedules_close_periods_where_users_expect() -> None:
             Cron.parse(bad)
     with pytest.raises(ValueError, match="time zone"):
         Cron.parse("0 8 * * *", "Mars/Olympus")
+
+
+def test_a_rule_overrides_its_channels_storm_limit(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        "[delivery]\nstorm_limit = 20\n"
+        '[[rules]]\nname = "plain"\nquery = "a"\nchannels = ["desk", "ops"]\n'
+        '[[rules]]\nname = "loud"\nquery = "b"\nchannels = ["desk"]\n'
+        'storm_limit = 2\nstorm_window = "1d"\n'
+        '[[rules]]\nname = "quiet"\nquery = "c"\nchannels = ["desk"]\nstorm_limit = 0\n'
+        '[channels.desk]\ntype = "webhook"\nurl = "https://hooks.example.org/x"\n'
+        'storm_limit = 5\nstorm_window = "10m"\n'
+        '[channels.ops]\ntype = "webhook"\nurl = "https://hooks.example.org/y"\n'
+    )
+    lookup = storm_limits(load_settings(config))
+    assert lookup("plain", "desk") == StormLimit(5, timedelta(minutes=10))
+    assert lookup("plain", "ops") == StormLimit(20, timedelta(hours=1))
+    assert lookup("loud", "desk") == StormLimit(2, timedelta(days=1))
+    assert lookup("quiet", "desk") is None
+    assert lookup("feed-health", "ops") == StormLimit(20, timedelta(hours=1))  # any rule name
+    assert lookup("plain", "gone") is None  # unconfigured channels are not guarded
+
+
+def test_storm_guard_takes_a_lookup_per_rule_and_channel() -> None:
+    limits = {("iraq", "ops"): StormLimit(max_alerts=2)}
+    decision = apply_storm_guard(
+        _batch(5) + _batch(5, rule="syria"),
+        already_sent={("iraq", "ops"): 1},
+        limits=lambda rule, channel: limits.get((rule, channel)),
+        now=NOW,
+    )
+    assert [p.alert.id for p in decision.send if p.alert.rule == "iraq"] == ["iraq-0"]
+    assert len(decision.folded[("iraq", "ops")]) == 4
+    assert set(decision.summaries) == {("iraq", "ops")}
