@@ -260,13 +260,16 @@ class Archive:
 
     def search_candidates(
         self,
-        prefixes: Sequence[str],
+        prefixes: Sequence[str | Sequence[str]],
         *,
         since: datetime | None = None,
         rule: str | None = None,
         page_size: int = 200,
     ) -> Iterator[tuple[MatchRow, StoredEntry]]:
-        """Matches (newest first) with their entries, whose entry has a word per prefix."""
+        """Matches (newest first) with their entries, whose entry has a word per prefix.
+
+        An item of `prefixes` may be several prefixes of which one word suffices (an OR).
+        """
         after: tuple[datetime, int] | None = None
         while True:
             with read(self._engine) as conn:

@@ -226,7 +226,11 @@ def prune(conn: sa.Connection, older_than: datetime) -> int:
     matched = sa.select(matches.c.id).where(matches.c.story == entries.c.story).exists()
     result = conn.execute(
         entries.update()
-        .where(entries.c.first_seen_at < older_than, entries.c.text != "", ~matched)
+        .where(
+            entries.c.first_seen_at < older_than,
+            sa.or_(entries.c.text != "", entries.c.summary != ""),
+            ~matched,
+        )
         .values(text="", summary="")
     )
     return int(result.rowcount)

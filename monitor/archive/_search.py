@@ -64,8 +64,7 @@ class TextQuery:
         return " AND ".join(quoted)
 
 
-_WORD = re.compile(r"[^\W_]+(?:[.'\u2019-][^\W_]+)*")
-_JOINERS = re.compile(r"[.'\u2019-]")
+_JOINED = re.compile(r"[^\W_]+(?:[.'\u2019-][^\W_]+)+")  # U.S, e-mail, don't, whitehouse.gov
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
@@ -88,15 +87,18 @@ def index_form(text: str) -> str:
     """Folded words separated by spaces, the joined form of `U.S.`, `e-mail`, `don't` last.
 
     A superset of the matcher's terms, so that a prefix the matcher's term starts with is found.
+    Plain words take a fast path: it runs on every matched entry as it is recorded.
     """
     words: list[str] = []
     joined: list[str] = []
-    for raw in _WORD.findall(text):
-        parts = [_NOT_WORD.sub(" ", _fold(part)).strip() for part in _JOINERS.split(raw)]
-        words.extend(part for part in parts if part)
-        if len(parts) > 1:
-            joined.append("".join(parts).replace(" ", ""))
-    return " ".join(words + joined)
+    for raw in text.split():
+        if raw.isalnum():
+            words.append(raw)
+            continue
+        words.append(_NOT_WORD.sub(" ", raw))
+        joined.extend(_NOT_WORD.sub("", part) for part in _JOINED.findall(raw))
+    plain = _fold(" ".join([*words, *joined]))
+    return plain if plain.isascii() else _NOT_WORD.sub(" ", plain)
 
 
 def index_entry(conn: sa.Connection, entry_row: int, title: str, text: str) -> None:
@@ -148,12 +150,17 @@ def _matching_entries(conn: sa.Connection, query: TextQuery) -> sa.Select[Any]:
     return sa.select(sub.c.rowid)
 
 
-def _prefix_filter(conn: sa.Connection, prefixes: Sequence[str]) -> sa.Select[Any]:
-    """Entries holding a word starting with each of `prefixes` (letters and digits only)."""
+Clause = str | Sequence[str]  # a prefix, or prefixes of which one suffices
+
+
+def _prefix_filter(conn: sa.Connection, clauses: Sequence[Sequence[str]]) -> sa.Select[Any]:
+    """Entries holding, for each clause, a word starting with one of its prefixes."""
     if is_postgres(conn):
-        tsquery = sa.func.to_tsquery(_SIMPLE, " & ".join(f"{p}:*" for p in prefixes))
+        tsquery = sa.func.to_tsquery(
+            _SIMPLE, " & ".join("(" + " | ".join(f"{p}:*" for p in c) + ")" for c in clauses)
+        )
         return sa.select(pg_search.c.entry).where(pg_search.c.document.op("@@")(tsquery))
-    fts = " AND ".join(f'"{p}"*' for p in prefixes)
+    fts = " AND ".join("(" + " OR ".join(f'"{p}"*' for p in c) + ")" for c in clauses)
     found = sa.text("SELECT rowid FROM search_index WHERE search_index MATCH :q")
     sub = found.bindparams(q=fts).columns(sa.column("rowid", sa.Integer)).subquery()
     return sa.select(sub.c.rowid)
@@ -161,24 +168,27 @@ def _prefix_filter(conn: sa.Connection, prefixes: Sequence[str]) -> sa.Select[An
 
 def candidate_page(
     conn: sa.Connection,
-    prefixes: Sequence[str],
+    clauses: Sequence[Clause],
     *,
     since: datetime | None,
     rule: str | None,
     after: tuple[datetime, int] | None,
     size: int,
 ) -> list[tuple[MatchRow, StoredEntry]]:
-    """One page of matches, newest first, whose entry has a word for every prefix.
+    """One page of matches, newest first, whose entry has a word for every prefix clause.
 
     A prefilter for the rule language: the caller confirms each with the real matcher.
     `after` is the (detected_at, id) of the previous page's last row: a keyset, so matches
     recorded meanwhile shift nothing.
     """
-    if any(not p.isalnum() for p in prefixes):
+    groups = [[clause] if isinstance(clause, str) else list(clause) for clause in clauses]
+    if any(not group for group in groups):
+        raise ValueError("an empty prefix clause matches nothing")
+    if any(not p.isalnum() for group in groups for p in group):
         raise ValueError("search prefixes are letters and digits only")
     select = match_select()
-    if prefixes:
-        select = select.where(matches.c.entry.in_(_prefix_filter(conn, prefixes)))
+    if groups:
+        select = select.where(matches.c.entry.in_(_prefix_filter(conn, groups)))
     if after is not None:
         select = select.where(sa.tuple_(matches.c.detected_at, matches.c.id) < after)
     select = filter_matches(select, since=since, rule=rule, limit=size)

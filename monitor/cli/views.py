@@ -24,11 +24,12 @@ from monitor.cli.inspect import marked
 from monitor.cli.output import config_file, print_json, progress, query_is_valid
 from monitor.config import Settings, load_settings, parse_duration
 from monitor.models import FeedState, RuleSpec
-from monitor.query import compile_rules, parse_query, required_prefixes
+from monitor.query import compile_rules, parse_query, prefix_clauses
 
 UP_WITHIN = timedelta(seconds=60)  # four missed heartbeats (every 15 s) and a daemon is down
 INVALID = 2
 INDEXED_FIELDS = frozenset({"title", "text", "summary"})  # what the archive's index holds
+# The webhook payload's fields (monitor.alerts.PAYLOAD_FIELDS, not imported: `--help` stays fast)
 EXPORT_FIELDS = (
     "id", "rule", "title", "url", "feed", "published", "matched", "snippet", "detected_at",
 )  # fmt: skip
@@ -175,27 +176,46 @@ def feeds(args: argparse.Namespace) -> int:
 # -- search and export ------------------------------------------------------------------------
 
 
-def _found(args: argparse.Namespace, archive: Archive) -> Iterator[tuple[MatchRow, Any]]:
-    spec = RuleSpec(name="search", query=args.query)
+def _search_spec(args: argparse.Namespace, settings: Settings) -> RuleSpec:
+    """The query as a rule: `--rule`'s language and stemming unless given, else English."""
+    language, stemming = "english", True
+    for rule in settings.rules:
+        if rule.name == args.rule:
+            language, stemming = rule.language, rule.stemming
+    return RuleSpec(
+        name="search",
+        query=args.query,
+        language=args.language or language,
+        stemming=stemming and not args.no_stemming,
+    )
+
+
+def _found(
+    args: argparse.Namespace, settings: Settings, archive: Archive
+) -> Iterator[tuple[MatchRow, Any]]:
+    spec = _search_spec(args, settings)
     ruleset = compile_rules([spec])
-    prefixes = sorted(set(required_prefixes(parse_query(args.query), INDEXED_FIELDS)))
+    clauses = prefix_clauses(parse_query(spec.query), INDEXED_FIELDS, spec.language)
     since = _since(args, datetime.now(UTC))
+    tried: dict[int, Any] = {}  # entry id -> the matcher's verdict (several rules, one entry)
     seen: set[str] = set()
-    for row, stored in archive.search_candidates(prefixes, since=since, rule=args.rule):
+    for row, stored in archive.search_candidates(clauses, since=since, rule=args.rule):
         if row.story in seen and args.rule is None:
             continue  # one line per story, even when several rules matched it
-        found = ruleset.match(stored.document())
-        if found:
+        if stored.id not in tried:
+            found = ruleset.match(stored.document())
+            tried[stored.id] = found[0] if found else None
+        if tried[stored.id] is not None:
             seen.add(row.story)
-            yield row, found[0]
+            yield row, tried[stored.id]
 
 
 def search(args: argparse.Namespace) -> int:
     if not query_is_valid(args.query):
         return INVALID
     results = []
-    with _archive(args) as (_settings, archive):
-        for row, match in _found(args, archive):
+    with _archive(args) as (settings, archive):
+        for row, match in _found(args, settings, archive):
             results.append((row, match))
             if len(results) >= args.limit:
                 break
@@ -224,16 +244,20 @@ def search(args: argparse.Namespace) -> int:
 
 
 def _exported(row: MatchRow) -> dict[str, Any]:
+    """A match with the webhook's fields and time format (`2024-05-01T12:00:00Z`).
+
+    The id names the match (rule:story); a webhook's names one alert of it to one channel.
+    """
     return {
         "id": f"{row.rule}:{row.story}",
         "rule": row.rule,
         "title": row.title,
         "url": row.url,
         "feed": row.feed,
-        "published": row.published,
+        "published": _iso(row.published),
         "matched": list(row.matched),
         "snippet": row.snippet,
-        "detected_at": row.detected_at,
+        "detected_at": _iso(row.detected_at),
     }
 
 
@@ -255,7 +279,7 @@ def export(args: argparse.Namespace) -> int:
                     advance()
             else:
                 for row in rows:
-                    out.write(json.dumps(_exported(row), ensure_ascii=False, default=_iso) + "\n")
+                    out.write(json.dumps(_exported(row), ensure_ascii=False) + "\n")
                     advance()
     finally:
         if out is not sys.stdout:
@@ -265,19 +289,18 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+def _iso(value: datetime | None) -> str | None:
+    """The webhook's time format (monitor.alerts.render.iso_utc)."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _csv_values(record: dict[str, Any]) -> dict[str, str]:
-    """Flat text cells: times in ISO 8601 UTC, matched terms joined by '; '."""
+    """Flat text cells: matched terms joined by '; ', nothing for a missing value."""
     values: dict[str, str] = {}
     for key, value in record.items():
-        if isinstance(value, datetime):
-            values[key] = _iso(value)
-        elif isinstance(value, list):
+        if isinstance(value, list):
             values[key] = "; ".join(value)
         else:
             values[key] = "" if value is None else str(value)
@@ -333,6 +356,8 @@ def add_parsers(sub: Any) -> None:
     find.add_argument("--since", help="only matches newer than this (e.g. 7d)")
     find.add_argument("--rule", help="only matches of this rule")
     find.add_argument("--limit", type=int, default=20)
+    find.add_argument("--language", help="Snowball stemmer (default: --rule's, else english)")
+    find.add_argument("--no-stemming", action="store_true")
     find.add_argument("--json", action="store_true")
 
     out = sub.add_parser("export", help="write archived matches as JSON lines or CSV")

@@ -25,7 +25,7 @@ from monitor.query.ast import (
 from monitor.query.document import AnalyzedDocument
 from monitor.query.matcher import CompiledRule, RuleSet, compile_rule, compile_rules
 from monitor.query.parser import parse_query
-from monitor.query.prefilter import required_prefixes
+from monitor.query.prefilter import prefix_clauses, required_prefixes
 
 
 def analyze(doc: Document) -> AnalyzedDocument:
@@ -56,5 +56,6 @@ __all__ = [
     "fold",
     "languages",
     "parse_query",
+    "prefix_clauses",
     "required_prefixes",
 ]

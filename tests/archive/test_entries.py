@@ -188,3 +188,15 @@ def test_prune_clears_old_unmatched_text_only(archive: Archive) -> None:
     # Pruned entries are still known: not processed again.
     assert archive.unseen(FEED_A, [entry("old")]) == []
     assert archive.prune(NOW + timedelta(days=1)) == 0
+
+
+def test_prune_clears_a_summary_without_text_and_keeps_matches_searchable(
+    archive: Archive,
+) -> None:
+    """An entry whose page gave no text still had its feed summary: pruned too."""
+    bare = replace(processed(entry("bare")), text="")
+    archive.record_poll(FeedState(FEED_A), [bare, processed(entry("hit"), match())], NOW)
+    assert archive.prune(NOW + timedelta(days=1)) == 1
+    stored = {e.title: (e.text, e.summary) for e in archive.iter_entries()}
+    assert stored == {"Title bare": ("", ""), "Title hit": ("Body of hit", "Summary of hit")}
+    assert [row.title for row, _ in archive.search_candidates(["summary"])] == ["Title hit"]

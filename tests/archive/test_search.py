@@ -1,13 +1,16 @@
-"""Full-text search over archived matches: words and "phrases", all required."""
+"""Full-text search over archived matches: words and "phrases", all required; the index the
+rule search's prefilter reads, which must hold every word the matcher would see.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
-from monitor.archive import Archive
-from monitor.archive._search import TextQuery
+from monitor.archive import SCHEMA_VERSION, Archive
+from monitor.archive._search import TextQuery, index_form
 from monitor.models import FeedState
 from tests.archive.conftest import NOW
 from tests.archive.support import FEED_A, entry, match, processed
@@ -75,3 +78,86 @@ def test_text_query_parses_words_and_phrases() -> None:
     assert query.words == ("iraq", "-x")
     assert query.phrases == ("troop withdrawal", "open")
     assert query.fts5() == '"iraq" AND "-x" AND "troop withdrawal" AND "open"'
+
+
+# -- the rule search's prefilter: the index holds the matcher's words --------------------------
+
+AWKWARD = {
+    "street": "Die Straße bleibt gesperrt.",
+    "nato": "N.A.T.O. leaders met.",
+    "host": "The statement is on whitehouse.gov and press@acme.example today.",
+    "mail": "Send an e-mail; don't wait.",
+    "ligature": "The ﬁnance ministry spoke.",
+}
+
+
+@pytest.fixture
+def awkward(archive: Archive) -> Archive:
+    items = [processed(entry(key), match(), text=text) for key, text in AWKWARD.items()]
+    archive.record_poll(FeedState(FEED_A), items, NOW)
+    return archive
+
+
+def _candidates(archive: Archive, *prefixes: str, page_size: int = 200) -> list[str]:
+    found = archive.search_candidates(list(prefixes), page_size=page_size)
+    return [row.title for row, _stored in found]
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "key"),
+    [
+        (["strasse"], "street"),  # ß folds to ss, as in the matcher
+        (["nato"], "nato"),  # a dotted acronym is one word
+        (["gov"], "host"),  # PostgreSQL's parser would keep whitehouse.gov whole
+        (["acme"], "host"),  # ... and an e-mail address
+        (["email"], "mail"),  # a hyphenated word also joined
+        (["mail"], "mail"),
+        (["dont"], "mail"),  # an apostrophe joins
+        (["finance", "ministry"], "ligature"),  # NFKC
+    ],
+)
+def test_the_index_holds_what_the_matcher_reads(
+    awkward: Archive, prefixes: list[str], key: str
+) -> None:
+    assert _candidates(awkward, *prefixes) == [f"Title {key}"]
+
+
+def test_candidates_page_by_keyset_newest_first(archive: Archive) -> None:
+    for n in range(5):
+        item = processed(entry(str(n)), match(), text="troops")
+        archive.record_poll(FeedState(FEED_A), [item], NOW + timedelta(minutes=n))
+    titles = [f"Title {n}" for n in reversed(range(5))]
+    assert _candidates(archive, "troop", page_size=2) == titles
+    assert _candidates(archive, page_size=3) == titles
+
+
+def test_an_old_index_is_rebuilt_by_the_migration(
+    archive_target: tuple[str, str | None],
+) -> None:
+    """Archives before v7 indexed raw text: opening one indexes the matches again."""
+    url, schema = archive_target
+    with Archive.open(url, schema=schema) as opened:
+        opened.record_poll(FeedState(FEED_A), [processed(entry("nato"), match())], NOW)
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    prefix = f'"{schema}".' if schema else ""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"delete from {prefix}search_index"))
+        conn.execute(sa.text(f"update {prefix}meta set value = '6' where key = 'schema_version'"))
+    engine.dispose()
+    with Archive.open(url, schema=schema) as reopened:
+        assert reopened.schema_version == SCHEMA_VERSION
+        assert _candidates(reopened, "nato") == ["Title nato"]
+        assert _candidates(reopened, "body") == ["Title nato"]
+
+
+def test_index_form_is_a_superset_of_the_words() -> None:
+    assert index_form("U.S.-based e-mail, Iraq's café ½").split() == (
+        ["u", "s", "based", "e", "mail", "iraq", "s", "cafe", "1", "2", "us", "email", "iraqs"]
+    )
+
+
+def test_typed_words_are_folded_like_the_index(awkward: Archive) -> None:
+    assert _titles(awkward, "straße") == ["Title street"]
+    assert _titles(awkward, "STRASSE") == ["Title street"]
+    assert _titles(awkward, '"e-mail" wait') == ["Title mail"]
+    assert _titles(awkward, "whitehouse.gov") == ["Title host"]
