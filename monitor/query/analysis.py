@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -108,18 +108,22 @@ def tokenize(text: str, position: int = 0, offset: int = 0) -> list[Token]:
     return tokens
 
 
-def char_spans(text: str, position: int, offset: int) -> Iterator[tuple[int, int, int]]:
-    """(position, begin, stop) of each plain term of `text`, in order."""
+def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) -> None:
+    """Append the character span [begin, stop) of each plain term of `text`, in position order.
+
+    The same tokens as `terms`, one list entry per position; run once per field, and only for
+    a field a snippet is cut from.
+    """
     for found in _TOKEN.finditer(text):
         raw = found.group()
         begin = found.start() + offset
         if raw.isalnum():
-            yield position, begin, begin + len(raw)
-            position += 1
+            begins.append(begin)
+            stops.append(begin + len(raw))
             continue
         for _, b, s in _split(raw)[0]:
-            yield position, begin + b, begin + s
-            position += 1
+            begins.append(begin + b)
+            stops.append(begin + s)
 
 
 Extra = tuple[str, int, int]  # a joined hyphenated word: term, first and last position
@@ -173,7 +177,7 @@ def stem(word: str, language: str) -> str:
 
 __all__ = [
     "Token",
-    "char_spans",
+    "char_offsets",
     "fold",
     "fold_case",
     "languages",

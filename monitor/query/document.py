@@ -7,10 +7,9 @@ Pure: imports only `monitor.models`. Postings map a term to {start position: end
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
 
 from monitor.models import Document
-from monitor.query.analysis import Extra, char_spans, fold_case, stems, terms
+from monitor.query.analysis import Extra, char_offsets, fold_case, stems, terms
 from monitor.query.ast import DEFAULT_FIELDS
 
 Postings = dict[str, dict[int, int]]
@@ -18,20 +17,19 @@ DEFAULT = "*"  # the group name of title + summary + text
 EXACT = ""  # the mode of unstemmed (folded) words
 PREFIX = "*prefix"
 SUBSTRING = "*sub"
-_MIN_PREFIX = 3
 
 
 class FieldView:
     """One field of one document: its terms (position = index), term sets and postings, lazily."""
 
     __slots__ = (
+        "_begins",
         "_folded",
         "_postings",
-        "_scan",
         "_sets",
         "_sorted",
-        "_spans",
         "_starts",
+        "_stops",
         "_values",
         "extras",
         "name",
@@ -50,8 +48,8 @@ class FieldView:
         self._sets: dict[str, set[str]] = {}
         self._folded: str | None = None
         self._sorted: list[str] | None = None
-        self._spans: dict[int, tuple[int, int]] | None = None
-        self._scan: Iterator[tuple[int, int, int]] = iter(())
+        self._begins: list[int] = []  # character offsets per position, once a snippet asks
+        self._stops: list[int] = []
         if name == "lang":
             code = values[0].strip().lower().replace("_", "-") if values else ""
             self.plain = list(dict.fromkeys(f for f in (code, code.split("-")[0]) if f))
@@ -117,26 +115,19 @@ class FieldView:
         return self._folded
 
     def char_span(self, start: int, end: int) -> tuple[int, int] | None:
-        """Character offsets [begin, stop) of positions start..end (scanning only as far)."""
-        if self._spans is None:
-            self._spans = {}
-            self._scan = self._char_spans()
-        spans = self._spans
-        while end not in spans:
-            found = next(self._scan, None)
-            if found is None:
-                break
-            spans[found[0]] = found[1:]
-        first, last = spans.get(start), spans.get(end)
-        if first is None or last is None:
+        """Character offsets [begin, stop) of positions start..end."""
+        begins, stops = self._begins, self._stops
+        if not begins and self.plain:
+            offset = 0
+            for value, position in zip(self._values, self._starts, strict=False):
+                while len(begins) < position:  # the gap between two values (tags)
+                    begins.append(-1)
+                    stops.append(-1)
+                char_offsets(value, offset, begins, stops)
+                offset += len(value) + 2
+        if end >= len(begins) or begins[start] < 0 or stops[end] < 0:
             return None
-        return first[0], last[1]
-
-    def _char_spans(self) -> Iterator[tuple[int, int, int]]:
-        offset = 0
-        for value, position in zip(self._values, self._starts, strict=False):
-            yield from char_spans(value, position, offset)
-            offset += len(value) + 2
+        return begins[start], stops[end]
 
 
 class AnalyzedDocument:
@@ -148,7 +139,7 @@ class AnalyzedDocument:
         self.doc = doc
         self._fields: dict[str, FieldView] = {}
         self._terms: dict[tuple[str, str], set[str]] = {}
-        self._prefixes: dict[str, set[str]] = {}
+        self._prefixes: dict[tuple[str, int], set[str]] = {}
 
     def field(self, name: str) -> FieldView:
         view = self._fields.get(name)
@@ -169,14 +160,17 @@ class AnalyzedDocument:
             self._terms[key] = found
         return found
 
-    def prefixes(self, group: str) -> set[str]:
-        """Every prefix of at least 3 characters of every word in the group."""
-        found = self._prefixes.get(group)
+    def prefixes(self, group: str, length: int) -> set[str]:
+        """The first `length` characters of every word of the group that long or longer.
+
+        One set per prefix length the rules use, rather than every prefix of every word: a
+        rule set has a handful of lengths, an article thousands of prefixes.
+        """
+        key = (group, length)
+        found = self._prefixes.get(key)
         if found is None:
-            found = set()
-            for word in self.terms(group, EXACT):
-                found.update(word[:k] for k in range(_MIN_PREFIX, len(word) + 1))
-            self._prefixes[group] = found
+            found = {word[:length] for word in self.terms(group, EXACT) if len(word) >= length}
+            self._prefixes[key] = found
         return found
 
 

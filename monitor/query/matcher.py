@@ -44,7 +44,7 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
-        self._index: dict[tuple[str, str], dict[str, list[int]]] = {}
+        index: dict[tuple[str, str, int], dict[str, list[int]]] = {}
         always: list[int] = []
         for number, rule in enumerate(self.rules):
             found = keys(rule.bound)
@@ -52,7 +52,10 @@ class RuleSet:
                 always.append(number)
                 continue
             for group, mode, term in found:
-                self._index.setdefault((group, mode), {}).setdefault(term, []).append(number)
+                length = len(term) if mode == PREFIX else 0
+                index.setdefault((group, mode, length), {}).setdefault(term, []).append(number)
+        # one probe per (field group, mode, prefix length): what an article is looked up in
+        self._probes = tuple((*where, table) for where, table in index.items())
         self._always = tuple(always)
 
     def __len__(self) -> int:
@@ -70,20 +73,16 @@ class RuleSet:
     def candidates(self, doc: AnalyzedDocument) -> list[int]:
         """Numbers of the rules that may match: presearch hits plus the unindexed rules."""
         found: set[int] = set(self._always)
-        for (group, mode), table in self._index.items():
+        for group, mode, length, table in self._probes:
             if mode == SUBSTRING:
                 url = doc.field("url").folded
-                terms: Iterable[str] = [needle for needle in table if needle in url]
+                common: Iterable[str] = [needle for needle in table if needle in url]
             elif mode == PREFIX:
-                terms = doc.prefixes(group)
+                common = table.keys() & doc.prefixes(group, length)
             else:
-                terms = doc.terms(group, mode)
-            if isinstance(terms, set) and len(table) < len(terms):
-                terms = [term for term in table if term in terms]
-            for term in terms:
-                numbers = table.get(term)
-                if numbers is not None:
-                    found.update(numbers)
+                common = table.keys() & doc.terms(group, mode)
+            for term in common:
+                found.update(table[term])
         return sorted(found)
 
     def match(self, doc: Document, *, presearch: bool = True) -> list[Match]:

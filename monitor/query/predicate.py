@@ -106,8 +106,8 @@ def predicate(node: Bound) -> Predicate:  # noqa: PLR0911 - one branch per node 
         group, mode, key = _group(node.fields), node.mode, node.key
         return lambda doc: key in doc.terms(group, mode)
     if isinstance(node, Prefix):
-        group, prefix = _group(node.fields), node.prefix
-        return lambda doc: prefix in doc.prefixes(group)
+        group, prefix, length = _group(node.fields), node.prefix, len(node.prefix)
+        return lambda doc: prefix in doc.prefixes(group, length)
     if isinstance(node, Substring):
         needle = node.needle
         return lambda doc: needle in doc.field("url").folded

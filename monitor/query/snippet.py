@@ -29,7 +29,6 @@ from monitor.query.document import AnalyzedDocument
 SNIPPET_LENGTH = 200
 _BEFORE = 60  # characters of context before the first hit
 _ELLIPSIS = "…"
-_SPACES = re.compile(r"\s+")
 _RUNS = re.compile(r"\s{2,}")
 
 # label, field, begin, stop, and whether begin/stop are word positions (else characters);
@@ -145,18 +144,22 @@ def make_snippet(
             stop = cut
     lead = _ELLIPSIS if begin > 0 else ""
     piece = text[begin:stop]
-    runs = [(m.start(), m.end()) for m in _RUNS.finditer(piece)]
-    collapsed = _SPACES.sub(" ", piece)
-    shift = 1 if collapsed.startswith(" ") else 0
-    body = lead + collapsed[shift:].rstrip()
+    collapsed = " ".join(piece.split())
+    body = lead + collapsed
+    inside = [(b, s) for b, s in spans if b >= begin and s <= stop and b < s]
+    if len(collapsed) == len(piece):  # no whitespace to collapse: offsets only shift
+        base = len(lead) - begin
+        marks = tuple((b + base, s + base) for b, s in inside)
+    else:
+        runs = [(m.start(), m.end()) for m in _RUNS.finditer(piece)]
+        shift = 1 if piece[:1].isspace() else 0
 
-    def where(index: int) -> int:  # offset in `body` of `text[index]`
-        local = index - begin
-        removed = sum(max(0, min(local, e) - s - 1) for s, e in runs if s < local)
-        return len(lead) + local - removed - shift
+        def where(index: int) -> int:  # offset in `body` of `text[index]`
+            local = index - begin
+            removed = sum(max(0, min(local, e) - s - 1) for s, e in runs if s < local)
+            return len(lead) + local - removed - shift
 
-    inside = [(where(b), where(s)) for b, s in spans if b >= begin and s <= stop]
-    marks = tuple((b, s) for b, s in inside if b < s)
+        marks = tuple((where(b), where(s)) for b, s in inside)
     if stop < len(text):
         body += _ELLIPSIS
     return body, marks
