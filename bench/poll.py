@@ -246,40 +246,14 @@ def write_config(folder: Path, urls: Sequence[str], conc: int) -> Path:
     return path
 
 
-def _serialise_archive_writes() -> None:
-    """Proposed for the archive: one in-process lock in front of SQLite's write lock.
-
-    SQLite's busy handler polls with growing sleeps, so with several writer threads one can
-    starve past busy_timeout ("database is locked") during a cold poll of many feeds.
-    """
-    import threading  # noqa: PLC0415
-
-    from monitor.archive import Archive  # noqa: PLC0415
-
-    lock = threading.Lock()
-    for name in ("record_poll", "save_feed_state"):
-        method = getattr(Archive, name)
-
-        def locked(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
-            with lock:
-                return _method(self, *args, **kwargs)
-
-        setattr(Archive, name, locked)
-
-
-async def child_ours(
-    urls: list[str], conc: int, folder: Path, pool_parse_bytes: int | None, label: str
-) -> list[Row]:
-    from monitor import pipeline, runtime  # noqa: PLC0415
+async def child_ours(urls: list[str], conc: int, folder: Path, label: str) -> list[Row]:
+    from monitor import runtime  # noqa: PLC0415
     from monitor.config import load_settings  # noqa: PLC0415
 
-    if pool_parse_bytes is not None:  # the changes proposed for pipeline.py and the archive
-        pipeline.POOL_PARSE_BYTES = pool_parse_bytes
-        _serialise_archive_writes()
     runtime.POLL_CONCURRENCY = conc
     settings = load_settings(write_config(folder, urls, conc))
     rows = []
-    async with runtime.open_runtime(settings) as rt:
+    async with runtime.open_runtime(settings, workers=label == "ours") as rt:
         pool = rt.pipeline.pool
         stall = StallMonitor()
         for name, now in (("cold", NOW), ("304", NOW + timedelta(hours=1))):
@@ -402,12 +376,12 @@ def bench_size(n: int, root: Path, args: argparse.Namespace, rows: list[Row]) ->
             rows += run_child(
                 ["reader", str(args.reader_workers), *common, "--dir", db], timeout * 2
             )
-        for label, pool_bytes in (("ours (inline parse)", -1), ("ours (pool parse+write lock)", 0)):
-            if label == "ours (inline parse)" and not args.inline:
+        for label in ("ours", "ours (no worker pool)"):
+            if label != "ours" and not args.inline:
                 continue
             with tempfile.TemporaryDirectory(prefix="ours-") as folder:
                 child = ["ours", label, *common, "--dir", folder]
-                rows += run_child([*child, "--pool-parse-bytes", str(pool_bytes)], timeout * 2)
+                rows += run_child(child, timeout * 2)
         print(f"  nginx used {nginx.cpu_seconds():.1f} CPU s for this size", flush=True)
 
 
@@ -419,8 +393,7 @@ def child_main(args: argparse.Namespace) -> None:
     elif kind == "reader":
         rows = child_reader(urls, int(option), Path(args.dir) / "reader.sqlite")
     elif kind == "ours":
-        pool_bytes = None if args.pool_parse_bytes < 0 else args.pool_parse_bytes
-        rows = asyncio.run(child_ours(urls, args.concurrency, Path(args.dir), pool_bytes, option))
+        rows = asyncio.run(child_ours(urls, args.concurrency, Path(args.dir), option))
     else:
         raise SystemExit(f"unknown child {kind}")
     print(json.dumps(rows))
@@ -433,13 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reader-workers", type=int, default=16)
     parser.add_argument("--concurrency", type=int, default=64, help="our polls in flight")
     parser.add_argument("--nginx-workers", type=int, default=1)
-    parser.add_argument("--inline", action="store_true", help="also run ours as-is (inline parse)")
+    parser.add_argument(
+        "--inline", action="store_true", help="also run ours without its worker pool"
+    )
     parser.add_argument("--no-client-options", action="store_true")
     parser.add_argument("--root", help="keep the generated feeds here (default: a temp dir)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
-    parser.add_argument("--pool-parse-bytes", type=int, default=-1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child_main(args)

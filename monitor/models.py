@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +117,38 @@ class Document:
     lang: str = ""
     feed_name: str = ""  # for rules restricted with `feeds = [...]`
     feed_tags: tuple[str, ...] = ()  # the feed's configured tags, for rules with `tags = [...]`
+
+
+def feed_label(name: str, title: str, url: str) -> str:
+    """What `feed:` searches: the feed's configured name, its own title and its host."""
+    return " ".join(part for part in (name, title, urlsplit(url).hostname) if part)
+
+
+def entry_document(
+    entry: Entry,
+    article: Article | None,
+    *,
+    feed: str,
+    feed_name: str,
+    feed_tags: tuple[str, ...],
+) -> Document:
+    """The document rules read for one entry: the article fills what the feed left out.
+
+    Built the same way in the poller and in the parse workers, which match feeds read
+    without their articles.
+    """
+    return Document(
+        title=entry.title or (article.title if article else ""),
+        text=article.text if article else "",
+        summary=entry.summary,
+        author=entry.author or (article.author or "" if article else ""),
+        feed=feed,
+        url=entry.link or "",
+        tags=entry.tags,
+        lang=(article.language or "") if article else "",
+        feed_name=feed_name,
+        feed_tags=feed_tags,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The only place where the stages meet: `poll(feed)` and `process(entry)`.
 
-fetch -> parse -> archive.unseen -> fetch page -> extract -> match -> archive.record_poll,
-one transaction per poll. Imports every stage; nothing but `daemon` and `cli` imports it.
+fetch -> parse -> archive.unseen -> fetch page -> extract -> match -> archive.record_polls,
+polls finishing together sharing one transaction. Imports every stage; nothing but `daemon`
+and `cli` imports it.
 """
 
 from __future__ import annotations
@@ -17,15 +18,25 @@ from datetime import datetime, timedelta
 from functools import partial
 from urllib.parse import urlsplit
 
-from monitor.archive import Archive
+from monitor.archive import Archive, PollRecord
 from monitor.batching import WriteBatch
-from monitor.errors import ExtractError, FeedError, FetchError, ParseError
+from monitor.errors import ArchiveError, ExtractError, FeedError, FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.health import HealthPolicy, judge
 from monitor.hosts import DEFAULT_WAIT, HOST_SIGNALS, HostPenalties
 from monitor.logs import fields
 from monitor.metrics import Metrics
-from monitor.models import Article, Document, Entry, FeedState, ParsedFeed, ProcessedEntry
+from monitor.models import (
+    Article,
+    Document,
+    Entry,
+    FeedState,
+    Match,
+    ParsedFeed,
+    ProcessedEntry,
+    entry_document,
+    feed_label,
+)
 from monitor.query import RuleSet
 from monitor.schedule import (
     AUTO_CEILING,
@@ -40,9 +51,8 @@ from monitor.workers import ExtractorPool
 
 log = logging.getLogger(__name__)
 
-# Feed bodies above this size are parsed in the worker pool, so the event loop never stalls.
-POOL_PARSE_BYTES = 256 * 1024
 DEFAULT_INTERVAL = timedelta(minutes=15)
+Poll = tuple[FeedState, Sequence[ProcessedEntry], datetime]  # what record_polls takes
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +111,21 @@ class Pipeline:
     ) -> None:
         self.archive = archive
         self.fetcher = fetcher
+        self.pool = pool
         self.ruleset = ruleset
         self.rule_channels = {rule: tuple(chans) for rule, chans in rule_channels.items()}
-        self.pool = pool
         self.metrics = metrics or Metrics()
         self.rng = rng or random.Random()  # noqa: S311 - scheduling jitter
         self.health = health or HealthPolicy()
         self.hosts = hosts or HostPenalties()
-        self._states: WriteBatch[FeedState] = WriteBatch(archive.save_feed_states)
+        # Polls finishing together share one transaction (SQLite's commit costs more than a
+        # 20-entry poll's statements); the database being down reaches them all at once.
+        self._states: WriteBatch[FeedState, None] = WriteBatch(
+            archive.save_feed_states, shared=(ArchiveError,)
+        )
+        self._records: WriteBatch[Poll, PollRecord] = WriteBatch(
+            archive.record_polls, shared=(ArchiveError,)
+        )
 
     async def poll(
         self, feed: FeedJob, *, now: datetime, state: FeedState | None = None
@@ -163,7 +180,7 @@ class Pipeline:
                 last_modified=fetched.last_modified,
                 body_hash=body_hash,
             )
-            parsed = await self._parse(
+            parsed, matched = await self._parse(
                 feed, fetched.body, fetched.content_type, fetched.final_url, now
             )
         except FeedError as exc:
@@ -175,10 +192,10 @@ class Pipeline:
                 extra=fields(feed=feed.name, problem=parsed.warning, entries=len(parsed.entries)),
             )
         new = await asyncio.to_thread(self.archive.unseen, feed.url, parsed.entries)
-        feed_label = " ".join(
-            part for part in (feed.name, parsed.title, urlsplit(feed.url).hostname) if part
+        label = feed_label(feed.name, parsed.title, feed.url)
+        processed = await asyncio.gather(
+            *(self.process(e, feed, label, matched.get(e.entry_id)) for e in new)
         )
-        processed = await asyncio.gather(*(self.process(e, feed, feed_label) for e in new))
         interval = feed.interval or adaptive_interval(e.published for e in parsed.entries)
         final = replace(
             polled,
@@ -189,7 +206,8 @@ class Pipeline:
             next_poll_at=self._next(interval, now, 0, hints_for(fetched.headers, parsed, now)),
         )
         final = await self._judge_health(feed, final, now, [e.published for e in parsed.entries])
-        record = await asyncio.to_thread(self.archive.record_poll, final, processed, now)
+        record = await self._records.add((final, processed, now))
+        assert record is not None  # record_polls returns one record per poll
         result = PollResult(
             feed.name,
             "ok",
@@ -212,23 +230,23 @@ class Pipeline:
         )
         return result
 
-    async def process(self, entry: Entry, feed: FeedJob, feed_label: str) -> ProcessedEntry:
-        """Read the entry's article (or fall back to its summary) and match every rule once."""
+    async def process(
+        self,
+        entry: Entry,
+        feed: FeedJob,
+        feed_label: str,
+        matched: tuple[Match, ...] | None = None,
+    ) -> ProcessedEntry:
+        """Read the entry's article (or fall back to its summary) and match every rule once.
+
+        `matched`: what a parse worker found for this entry already (feeds without articles).
+        """
         article = await self._article(entry, feed) if feed.full_text else None
         text = article.text if article else ""
-        doc = Document(
-            title=entry.title or (article.title if article else ""),
-            text=text,
-            summary=entry.summary,
-            author=entry.author or (article.author or "" if article else ""),
-            feed=feed_label,
-            url=entry.link or "",
-            tags=entry.tags,
-            lang=(article.language or "") if article else "",
-            feed_name=feed.name,
-            feed_tags=feed.tags,
+        doc = entry_document(
+            entry, article, feed=feed_label, feed_name=feed.name, feed_tags=feed.tags
         )
-        matches = tuple(self.ruleset.match(doc))
+        matches = matched if matched is not None and article is None else self._match(doc)
         for match in matches:
             self.metrics.matches.labels(rule=match.rule).inc()
             log.info(
@@ -273,15 +291,38 @@ class Pipeline:
 
     async def _parse(
         self, feed: FeedJob, body: bytes, content_type: str, url: str, now: datetime
-    ) -> ParsedFeed:
+    ) -> tuple[ParsedFeed, Mapping[str, tuple[Match, ...]]]:
+        """The feed's entries, and for a feed read without articles what each one matched.
+
+        With a worker pool, every body is parsed (and such a feed matched) in a worker: the
+        event loop stays free and both cores parse. Without one, parsing is inline.
+        """
         kwargs = {"feed_url": url, "feed_name": feed.name, "now": now, "content_type": content_type}
-        if self.pool is not None and len(body) > POOL_PARSE_BYTES:
-            return await self.pool.parse(body, **kwargs)
-        from monitor.parse import parse_feed  # noqa: PLC0415 - small bodies parse inline
+        if self.pool is not None:
+            if feed.full_text:
+                return await self.pool.parse(body, **kwargs), {}
+            return await self.pool.parse_and_match(
+                body, label_url=feed.url, feed_tags=feed.tags, **kwargs
+            )
+        from monitor.parse import parse_feed  # noqa: PLC0415 - inline without a pool
 
         return parse_feed(
             body, feed_url=url, feed_name=feed.name, now=now, content_type=content_type
-        )
+        ), {}
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self._ruleset
+
+    @ruleset.setter
+    def ruleset(self, ruleset: RuleSet) -> None:
+        """Rules switch here and, for the matching they do, in the parse workers."""
+        self._ruleset = ruleset
+        if self.pool is not None:
+            self.pool.set_rules([rule.spec for rule in ruleset.rules])
+
+    def _match(self, doc: Document) -> tuple[Match, ...]:
+        return tuple(self._ruleset.match(doc))
 
     async def _finish_unchanged(
         self, feed: FeedJob, state: FeedState, now: datetime, outcome: str, hints: Hints

@@ -38,6 +38,7 @@ from monitor.config import (
     WebhookChannelSettings,
 )
 from monitor.cron import Schedule
+from monitor.errors import ArchiveError
 from monitor.fetch import Fetcher, FetchOptions
 from monitor.health import HealthPolicy
 from monitor.logs import fields
@@ -86,7 +87,11 @@ class Runtime:
 
         async def one(feed: FeedJob) -> PollResult:
             async with gate:
-                result = await self.pipeline.poll(feed, now=now, state=states.get(feed.url))
+                try:
+                    result = await self.pipeline.poll(feed, now=now, state=states.get(feed.url))
+                except ArchiveError as exc:  # nothing of this poll was kept: the next one redoes it
+                    log.error("archive unavailable", extra=fields(feed=feed.name, problem=str(exc)))
+                    result = PollResult(feed.name, "error", error=str(exc), error_kind="archive")
             if on_result is not None:
                 on_result(result)
             return result

@@ -1,9 +1,11 @@
-"""Worker processes for CPU-heavy stages (extract, large feed parses), killed at a deadline.
+"""Worker processes for CPU-heavy stages (extract, parse, match), killed at a deadline.
 
 trafilatura has no timeout and its time grows faster than page size, and a process pool
 from concurrent.futures cannot cancel a running task: so each worker here is our own
-process on a pipe, and a job that overruns has its process killed and replaced. I/O edge:
-imports `extract` and `parse` (run inside the workers), `models` and `errors`.
+process on a pipe, and a job that overruns has its process killed and replaced. Each worker
+holds the rule set compiled once (sent again only when the rules change), so that a feed
+read without articles is parsed and matched in one job. I/O edge: imports `extract`, `parse`
+and `query` (run inside the workers), `models` and `errors`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -25,12 +27,14 @@ from typing import Any, TypeVar
 
 from monitor.errors import ExtractError, MonitorError, ParseError
 from monitor.extract import MAX_BYTES, extract_article
-from monitor.models import Article, ParsedFeed
+from monitor.models import Article, Match, ParsedFeed, RuleSpec, entry_document, feed_label
 from monitor.parse import parse_feed
+from monitor.query import RuleSet, compile_rules
 
 T = TypeVar("T")
 
 START_TIMEOUT = 60.0  # seconds a new worker may take to import its modules
+RULES_TIMEOUT = 600.0  # seconds a worker may take to compile the rule set (100,000 rules: ~10)
 _STOP_GRACE = 1.0  # seconds an idle worker gets to exit on its own at close()
 _ERRORS: dict[str, type[MonitorError]] = {"ExtractError": ExtractError, "ParseError": ParseError}
 
@@ -77,6 +81,12 @@ class ExtractorPool:
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._closed = False
+        self._rules: tuple[int, tuple[RuleSpec, ...]] = (0, ())  # version, specs
+
+    def set_rules(self, specs: Sequence[RuleSpec]) -> None:
+        """The rules `parse_and_match` uses; each worker compiles them before its next job."""
+        with self._lock:
+            self._rules = (self._rules[0] + 1, tuple(specs))
 
     async def extract(self, html: bytes, url: str | None) -> Article:
         """`extract_article` in a worker; ExtractError on timeout, death or an empty page."""
@@ -87,6 +97,16 @@ class ExtractorPool:
         subject = kwargs.get("feed_name")
         return await self._submit(
             parse_feed, (body,), kwargs, error=ParseError, subject=subject, deadline=None
+        )
+
+    async def parse_and_match(
+        self, body: bytes, *, label_url: str, feed_tags: tuple[str, ...], **kwargs: Any
+    ) -> tuple[ParsedFeed, dict[str, tuple[Match, ...]]]:
+        """`parse_feed`, then every entry matched as read without its article, in one job."""
+        subject = kwargs.get("feed_name")
+        kwargs.update(label_url=label_url, feed_tags=feed_tags)
+        return await self._submit(
+            _parse_and_match, (body,), kwargs, error=ParseError, subject=subject, deadline=None
         )
 
     async def run(
@@ -132,6 +152,7 @@ class ExtractorPool:
         """Run one job on a checked-out worker (executor thread): at most `processes` at once."""
         worker = self._checkout(error, subject)
         try:
+            self._send_rules(worker)
             worker.conn.send(job)
             if not worker.conn.poll(limit):
                 self._discard(worker)
@@ -146,6 +167,17 @@ class ExtractorPool:
             raise
         self._checkin(worker)
         return _unpack(reply, error, subject)
+
+    def _send_rules(self, worker: _Worker) -> None:
+        """Bring the worker's compiled rules up to date (after a spawn or a reload)."""
+        version, specs = self._rules
+        if worker.rules == version:
+            return
+        worker.conn.send((_load_rules, (specs,), {}))
+        if not worker.conn.poll(RULES_TIMEOUT):
+            raise OSError("the worker did not compile the rules in time")
+        _unpack(worker.conn.recv(), ExtractError, None)
+        worker.rules = version
 
     def _checkout(self, error: type[MonitorError], subject: str | None) -> _Worker:
         with self._lock:
@@ -241,6 +273,7 @@ class _Worker:
         self.pid = process.pid or 0
         self.exitcode: int | None = None
         self.jobs = 0
+        self.rules = 0  # the version of the rule set compiled in the worker
         self._lock = threading.Lock()
         self._released = False
 
@@ -339,6 +372,31 @@ def _unpack(reply: tuple[Any, ...], error: type[MonitorError], subject: str | No
             raise raised from RemoteError(cause)
         raise raised
     raise RemoteError(f"worker job failed:\n{reply[1]}")
+
+
+# --- inside a worker ----------------------------------------------------------------------
+
+_RULES: RuleSet | None = None  # this worker's compiled rules
+
+
+def _load_rules(specs: Sequence[RuleSpec]) -> None:
+    global _RULES  # noqa: PLW0603 - a worker process holds one rule set
+    _RULES = compile_rules(specs)
+
+
+def _parse_and_match(
+    body: bytes, *, label_url: str, feed_tags: tuple[str, ...], **kwargs: Any
+) -> tuple[ParsedFeed, dict[str, tuple[Match, ...]]]:
+    parsed = parse_feed(body, **kwargs)
+    if _RULES is None:
+        return parsed, {}
+    name = kwargs["feed_name"]
+    label = feed_label(name, parsed.title, label_url)
+    matched = {}
+    for entry in parsed.entries:
+        doc = entry_document(entry, None, feed=label, feed_name=name, feed_tags=feed_tags)
+        matched[entry.entry_id] = tuple(_RULES.match(doc))
+    return parsed, matched
 
 
 def sleep_then_return(seconds: float, value: T) -> T:

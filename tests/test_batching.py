@@ -39,7 +39,8 @@ def test_a_full_batch_is_written_at_once_and_failures_reach_every_caller() -> No
             raise OSError("disk full")
 
     async def scenario() -> list[BaseException | None]:
-        batch = WriteBatch(write, delay=10.0, most=10)  # the delay never expires here
+        # the delay never expires here; OSError is shared: every caller of the batch hears it
+        batch = WriteBatch(write, delay=10.0, most=10, shared=(OSError,))
         return await asyncio.gather(*(batch.add(n) for n in range(20)), return_exceptions=True)
 
     results = asyncio.run(scenario())
@@ -50,7 +51,28 @@ def test_a_full_batch_is_written_at_once_and_failures_reach_every_caller() -> No
 
 def test_nothing_waits_on_an_empty_batch() -> None:
     async def scenario() -> None:
-        batch: WriteBatch[int] = WriteBatch(lambda items: None, delay=0.001)
+        batch: WriteBatch[int, None] = WriteBatch(lambda items: None, delay=0.001)
         await asyncio.wait_for(batch.add(1), timeout=5)
 
     asyncio.run(scenario())
+
+
+def test_each_caller_gets_its_own_result_and_one_bad_item_fails_alone() -> None:
+    calls: list[list[int]] = []
+
+    def write(items: Sequence[int]) -> list[int]:
+        calls.append(list(items))
+        if 13 in items:
+            raise ValueError("item 13 breaks a constraint")
+        return [n * n for n in items]
+
+    async def scenario() -> list[int | BaseException | None]:
+        batch = WriteBatch(write, delay=10.0, most=20)
+        return await asyncio.gather(*(batch.add(n) for n in range(20)), return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert isinstance(results[13], ValueError)
+    assert [r for n, r in enumerate(results) if n != 13] == [n * n for n in range(20) if n != 13]
+    # the whole batch once, then each item on its own
+    assert calls[0] == list(range(20))
+    assert calls[1:] == [[n] for n in range(20)]

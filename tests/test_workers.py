@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from monitor.errors import ExtractError, ParseError
+from monitor.models import RuleSpec
 from monitor.workers import ExtractorPool, RemoteError, _Worker, sleep_then_return
 
 SITE = Path(__file__).parent / "data" / "site"
@@ -53,6 +54,64 @@ def test_parses_through_a_worker(pool: ExtractorPool) -> None:
         )
     )
     assert len(feed.entries) == 4
+
+
+def _parse_and_match(pool: ExtractorPool) -> dict[str, list[str]] | None:
+    feed, matched = asyncio.run(
+        pool.parse_and_match(
+            _site("world.rss"),
+            label_url=f"{BASE}/world.rss",
+            feed_tags=("news",),
+            feed_url=f"{BASE}/world.rss",
+            feed_name="world",
+            now=datetime(2024, 1, 1, tzinfo=UTC),
+            content_type="application/rss+xml",
+        )
+    )
+    if not matched:
+        return None  # the worker has no rules: the poller matches itself
+    assert set(matched) == {entry.entry_id for entry in feed.entries}
+    titles = {entry.entry_id: entry.title for entry in feed.entries}
+    return {titles[key]: [m.rule for m in found] for key, found in matched.items() if found}
+
+
+def test_parses_and_matches_with_the_rules_it_was_last_given() -> None:
+    with ExtractorPool(1, deadline=10.0) as pool:
+        assert _parse_and_match(pool) is None  # no rules yet: nothing matched in the worker
+        pool.set_rules(
+            [RuleSpec("derby", "title:derby"), RuleSpec("feed", "feed:world AND title:climate")]
+        )
+        assert _parse_and_match(pool) == {
+            "Late Goal Settles City Derby": ["derby"],
+            "Climate Report Warns of Faster Sea Level Rise": ["feed"],
+        }
+        # A reload reaches the worker that already compiled the old rules (the same process).
+        first = pool.pids
+        pool.set_rules([RuleSpec("troops", "troops", feeds=("world",))])
+        found = _parse_and_match(pool)
+        assert pool.pids == first
+        assert found is not None
+        assert sorted(found) == [
+            "Scout Troop Cancels Trip After Sponsor Withdrawal",
+            "Trump Administration Plans to Ignore Iraqi Prime Minister's Demand to Withdraw US"
+            " Troops",
+        ]
+        # Matches carry their why (hits and snippet) across the pipe.
+        _, matched = asyncio.run(
+            pool.parse_and_match(
+                _site("world.rss"),
+                label_url=f"{BASE}/world.rss",
+                feed_tags=(),
+                feed_url=f"{BASE}/world.rss",
+                feed_name="world",
+                now=datetime(2024, 1, 1, tzinfo=UTC),
+                content_type="application/rss+xml",
+            )
+        )
+        match = next(m for found in matched.values() for m in found)
+        assert match.hits
+        assert match.snippet
+        assert match.marks
 
 
 def test_errors_keep_their_type_and_subject(pool: ExtractorPool) -> None:

@@ -128,6 +128,13 @@ class Archive:
         with write(self._engine) as conn:
             return _entries.record_poll(conn, state, processed, now)
 
+    def record_polls(
+        self, polls: Sequence[tuple[FeedState, Sequence[ProcessedEntry], datetime]]
+    ) -> list[PollRecord]:
+        """Several feeds' polls in one transaction, each feed's state with its own entries."""
+        with write(self._engine) as conn:
+            return [_entries.record_poll(conn, *poll) for poll in polls]
+
     def prune(self, older_than: datetime) -> int:
         """Clear the text of entries older than `older_than` that matched nothing."""
         with write(self._engine) as conn:

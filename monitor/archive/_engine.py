@@ -1,13 +1,18 @@
 """Engines and transactions for the archive: URL mapping, SQLite pragmas, one error edge.
 
 SQLite runs in WAL with a busy timeout; write transactions start with BEGIN IMMEDIATE so
-concurrent writers queue on the lock instead of failing on a stale snapshot.
+concurrent writers queue on the lock instead of failing on a stale snapshot. Within one
+process, writers also queue on a lock of ours first: SQLite's busy handler polls with growing
+sleeps, so under many writer threads (a cold poll of thousands of feeds) one of them could
+starve past the busy timeout ("database is locked") while the others took turns.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +26,9 @@ BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "news_monitor_immediate"
 
 Insert = sqlite.Insert | postgresql.Insert
+
+# SQLite engines of this process -> the lock their writers queue on (one writer at a time)
+_WRITERS: weakref.WeakKeyDictionary[sa.Engine, threading.RLock] = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, *, schema: str | None) -> sa.Engine:
@@ -40,6 +48,7 @@ def make_engine(url: str, *, schema: str | None) -> sa.Engine:
                 raise ArchiveError(f"cannot create the archive's directory: {exc}") from exc
         engine = sa.create_engine(parsed, execution_options=options)
         _configure_sqlite(engine)
+        _WRITERS[engine] = threading.RLock()
         return engine
     return sa.create_engine(parsed, execution_options=options, pool_pre_ping=True)
 
@@ -88,7 +97,8 @@ def read(engine: sa.Engine) -> Iterator[sa.Connection]:
 @contextmanager
 def write(engine: sa.Engine) -> Iterator[sa.Connection]:
     """One write transaction: committed on success, rolled back on any exception."""
-    with translate_errors(), engine.connect() as conn:
+    queue: AbstractContextManager[object] = _WRITERS.get(engine) or nullcontext()
+    with queue, translate_errors(), engine.connect() as conn:
         conn.execution_options(**{_IMMEDIATE: True})  # in place: read by the "begin" hook
         with conn.begin():
             yield conn

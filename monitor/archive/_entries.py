@@ -71,36 +71,52 @@ def _lookup(conn: sa.Connection, keys: list[str]) -> dict[str, str]:
     return _pairs(conn.execute(_LOOKUP, {"keys": keys}))
 
 
-def _resolve_story(conn: sa.Connection, keys: list[str], story: str | None) -> str:
-    """The entry's story (its own `story` when already archived), registering its keys."""
-    known = _lookup(conn, keys)
-    if story is None:
-        story = next((known[key] for key in keys if key in known), None)
-    fresh = story is None
-    if story is None:
-        story = keys[0]  # deterministic: two writers starting one story pick the same id
-    missing = [key for key in keys if key not in known]
-    if not missing:
-        return story
+def _resolve_stories(
+    conn: sa.Connection, wanted: Sequence[tuple[list[str], str | None]]
+) -> list[str]:
+    """Each entry's story (its own when already archived), registering its keys.
+
+    `wanted`: per entry, its story keys and its archived story or None. One lookup and one
+    insert for a whole poll; entries of one poll sharing a key share a story.
+    """
+    every = list(dict.fromkeys(key for keys, _ in wanted for key in keys))
+    known = _lookup(conn, every) if every else {}
+    claims: dict[str, str] = {}  # key -> the story this poll registers it for
+    fresh: set[str] = set()
+    stories: list[str] = []
+    for keys, archived in wanted:
+        story = archived or next((known[key] for key in keys if key in known), None)
+        if story is None:
+            story = keys[0]  # deterministic: two writers starting one story pick the same id
+            fresh.add(story)
+        for key in keys:
+            if key not in known:
+                known[key] = claims[key] = story
+        stories.append(story)
+    if not claims:
+        return stories
     claim = _CLAIMS.get(conn.dialect.name)
     if claim is None:
         claim = insert(conn, story_keys).on_conflict_do_nothing(index_elements=[story_keys.c.key])
         _CLAIMS[conn.dialect.name] = claim
-    conn.execute(claim, [{"key": key, "story": story} for key in missing])
+    conn.execute(claim, [{"key": key, "story": story} for key, story in claims.items()])
     if not fresh:
-        return story
+        return stories
     # A concurrent writer may have claimed a key first (ON CONFLICT waited for its commit):
-    # its story is the existing one, so this entry joins it.
-    known = _lookup(conn, keys)
-    winner = next((known[key] for key in keys if known.get(key, story) != story), None)
-    if winner is None:
-        return story
-    conn.execute(
-        story_keys.update()
-        .where(story_keys.c.key.in_(missing), story_keys.c.story == story)
-        .values(story=winner)
-    )
-    return winner
+    # its story is the existing one, so a story this poll started joins it.
+    stored = _lookup(conn, [key for key, story in claims.items() if story in fresh])
+    winners: dict[str, str] = {}
+    for key, story in claims.items():
+        if story in fresh and stored.get(key, story) != story:
+            winners.setdefault(story, stored[key])
+    for story, winner in winners.items():
+        ours = [key for key, mine in claims.items() if mine == story]
+        conn.execute(
+            story_keys.update()
+            .where(story_keys.c.key.in_(ours), story_keys.c.story == story)
+            .values(story=winner)
+        )
+    return [winners.get(story, story) for story in stories]
 
 
 def _entry_values(
@@ -139,14 +155,27 @@ def _upsert_statement(conn: sa.Connection, *, had_date: bool) -> Any:
         update = {c.name: base.excluded[c.name] for c in entries.c if c.name not in keep}
         stmt = base.on_conflict_do_update(
             index_elements=[entries.c.feed_url, entries.c.entry_id], set_=update
-        ).returning(entries.c.id)
+        )
         _UPSERTS[key] = stmt
     return stmt
 
 
-def _upsert_entry(conn: sa.Connection, values: dict[str, Any], *, had_date: bool) -> int:
-    stmt = _upsert_statement(conn, had_date=had_date)
-    return int(conn.execute(stmt, values).scalar_one())
+def _upsert_entries(conn: sa.Connection, rows: list[dict[str, Any]], dated: list[bool]) -> None:
+    """Insert or update the poll's entries: one executemany per kind (dated or not)."""
+    for had_date in (True, False):
+        chosen = [row for row, flag in zip(rows, dated, strict=True) if flag is had_date]
+        if chosen:
+            conn.execute(_upsert_statement(conn, had_date=had_date), chosen)
+
+
+def _entry_ids(conn: sa.Connection, feed_url: str, ids: list[str]) -> dict[str, int]:
+    """Row ids of entries of one feed (only matched entries need theirs)."""
+    found = conn.execute(
+        sa.select(entries.c.entry_id, entries.c.id).where(
+            entries.c.feed_url == feed_url, entries.c.entry_id.in_(ids)
+        )
+    )
+    return {entry_id: int(row_id) for entry_id, row_id in found}
 
 
 def _insert_match(
@@ -196,19 +225,30 @@ def record_poll(
                 )
             )
         )
-    new_entries = new_matches = new_alerts = 0
+    wanted = []
     for item in processed:
+        keys = _story_keys(item.entry, item.content_fingerprint)
+        wanted.append((keys, stories.get(item.entry.entry_id)))
+    resolved = iter(_resolve_stories(conn, [w for w in wanted if w[0]]))
+    rows, dated, story_of = [], [], []
+    new_entries = new_matches = new_alerts = 0
+    for item, (keys, existing) in zip(processed, wanted, strict=True):
         entry = item.entry
-        existing = stories.get(entry.entry_id)
         new_entries += existing is None
-        fallback = existing or _digest("entry", state.url, entry.entry_id)
-        keys = _story_keys(entry, item.content_fingerprint)
-        story = _resolve_story(conn, keys, existing) if keys else fallback
-        stories[entry.entry_id] = story
-        values = _entry_values(state.url, item, story, now)
-        entry_row = _upsert_entry(conn, values, had_date=entry.published is not None)
-        if item.matches:
-            index_entry(conn, entry_row, entry.title, f"{item.text}\n{entry.summary}")
+        story = next(resolved) if keys else existing or _digest("entry", state.url, entry.entry_id)
+        story_of.append(story)
+        rows.append(_entry_values(state.url, item, story, now))
+        dated.append(entry.published is not None)
+    if rows:
+        _upsert_entries(conn, rows, dated)
+    matched = [item.entry.entry_id for item in processed if item.matches]
+    row_ids = _entry_ids(conn, state.url, matched) if matched else {}
+    for item, story in zip(processed, story_of, strict=True):
+        if not item.matches:
+            continue
+        entry = item.entry
+        entry_row = row_ids[entry.entry_id]
+        index_entry(conn, entry_row, entry.title, f"{item.text}\n{entry.summary}")
         for match in item.matches:
             match_id = _insert_match(conn, match, story, entry_row, now)
             if match_id is None:

@@ -132,17 +132,37 @@ Extra = tuple[str, int, int]  # a joined hyphenated word: term, first and last p
 def terms(text: str, plain: list[str], extras: list[Extra]) -> None:
     """Append the terms of `text` to `plain` (position = index) and joined words to `extras`.
 
-    The fast path of `tokenize`, without character offsets: most tokens are plain words.
+    The fast path of `tokenize`, without character offsets: most tokens are plain words, and
+    an ASCII text lower-cases as one string and copies its plain words over in runs.
     """
-    for raw in _TOKEN.findall(text):
-        if raw.isalnum():
-            plain.append(raw.lower() if raw.isascii() else fold(raw))
-            continue
-        parts, joined = _split(raw)
-        first = len(plain)
-        plain.extend(term for term, _, _ in parts)
-        if joined:
-            extras.append((joined, first, len(plain) - 1))
+    if not text.isascii():
+        for raw in _TOKEN.findall(text):
+            if raw.isalnum():
+                plain.append(raw.lower() if raw.isascii() else fold(raw))
+            else:
+                _compound(raw, plain, extras)
+        return
+    raws = _TOKEN.findall(text.lower())
+    simple = list(map(str.isalnum, raws))
+    start = 0
+    while True:
+        try:
+            odd = simple.index(False, start)
+        except ValueError:
+            plain.extend(raws[start:])
+            return
+        plain.extend(raws[start:odd])
+        _compound(raws[odd], plain, extras)
+        start = odd + 1
+
+
+def _compound(raw: str, plain: list[str], extras: list[Extra]) -> None:
+    """An acronym, a number, a possessive or a hyphenated word: its terms and joined form."""
+    parts, joined = _split(raw)
+    first = len(plain)
+    plain.extend(term for term, _, _ in parts)
+    if joined:
+        extras.append((joined, first, len(plain) - 1))
 
 
 def languages() -> tuple[str, ...]:
