@@ -43,7 +43,7 @@ from monitor.fetch import Fetcher, FetchOptions
 from monitor.health import HealthPolicy
 from monitor.logs import fields
 from monitor.metrics import Metrics
-from monitor.models import Alert
+from monitor.models import Alert, FeedState
 from monitor.pipeline import FeedJob, Pipeline, PollResult
 from monitor.workers import ExtractorPool
 
@@ -88,7 +88,8 @@ class Runtime:
         async def one(feed: FeedJob) -> PollResult:
             async with gate:
                 try:
-                    result = await self.pipeline.poll(feed, now=now, state=states.get(feed.url))
+                    state = states.get(feed.url) or FeedState(feed.url)  # none yet: never polled
+                    result = await self.pipeline.poll(feed, now=now, state=state)
                 except ArchiveError as exc:  # nothing of this poll was kept: the next one redoes it
                     log.error("archive unavailable", extra=fields(feed=feed.name, problem=str(exc)))
                     result = PollResult(feed.name, "error", error=str(exc), error_kind="archive")

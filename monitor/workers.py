@@ -54,10 +54,11 @@ class RemoteError(Exception):
 class ExtractorPool:
     """Runs extraction and large parses in `processes` worker processes, off the event loop.
 
-    Workers start on first use. Each job has `deadline` seconds of worker time; a worker
-    that overruns (or dies) is killed, the job raises ExtractError (ParseError for parses)
-    and the next job starts a fresh worker. A worker retires after `max_jobs` jobs. Usable
-    as a context manager, sync or async.
+        Workers start on first use. Each job has `deadline` seconds of worker time; a worker
+        that overruns (or dies) is killed, the job raises ExtractError (ParseError for parses)
+        and the next job starts a fresh worker. A worker retires after `max_jobs` extraction jobs
+    (lxml's memory; a parse does not count: respawning costs a second of imports). Usable
+        as a context manager, sync or async.
     """
 
     def __init__(
@@ -96,7 +97,7 @@ class ExtractorPool:
         """`parse_feed` in a worker; ParseError (subject=feed_name) on timeout or death."""
         subject = kwargs.get("feed_name")
         return await self._submit(
-            parse_feed, (body,), kwargs, error=ParseError, subject=subject, deadline=None
+            parse_feed, (body,), kwargs, error=ParseError, subject=subject, deadline=None, wear=0
         )
 
     async def parse_and_match(
@@ -106,7 +107,13 @@ class ExtractorPool:
         subject = kwargs.get("feed_name")
         kwargs.update(label_url=label_url, feed_tags=feed_tags)
         return await self._submit(
-            _parse_and_match, (body,), kwargs, error=ParseError, subject=subject, deadline=None
+            _parse_and_match,
+            (body,),
+            kwargs,
+            error=ParseError,
+            subject=subject,
+            deadline=None,
+            wear=0,
         )
 
     async def run(
@@ -127,6 +134,7 @@ class ExtractorPool:
         error: type[MonitorError],
         subject: str | None,
         deadline: float | None,
+        wear: int = 1,
     ) -> T:
         if self._closed:
             raise error("the worker pool is closed", subject=subject)
@@ -136,7 +144,7 @@ class ExtractorPool:
         try:
             # A cancelled caller leaves the thread to finish or kill the job, freeing the worker.
             reply = await loop.run_in_executor(
-                self._threads, self._call, job, limit, error, subject
+                self._threads, self._call, job, limit, error, subject, wear
             )
         except asyncio.CancelledError:
             task = asyncio.current_task()
@@ -147,7 +155,12 @@ class ExtractorPool:
         return result
 
     def _call(
-        self, job: tuple[Any, ...], limit: float, error: type[MonitorError], subject: str | None
+        self,
+        job: tuple[Any, ...],
+        limit: float,
+        error: type[MonitorError],
+        subject: str | None,
+        wear: int,
     ) -> Any:
         """Run one job on a checked-out worker (executor thread): at most `processes` at once."""
         worker = self._checkout(error, subject)
@@ -165,7 +178,7 @@ class ExtractorPool:
         except BaseException:
             self._discard(worker)
             raise
-        self._checkin(worker)
+        self._checkin(worker, wear)
         return _unpack(reply, error, subject)
 
     def _send_rules(self, worker: _Worker) -> None:
@@ -198,8 +211,8 @@ class ExtractorPool:
             raise
         return worker
 
-    def _checkin(self, worker: _Worker) -> None:
-        worker.jobs += 1
+    def _checkin(self, worker: _Worker, wear: int) -> None:
+        worker.jobs += wear
         with self._lock:
             if not self._closed and worker.jobs < self.max_jobs:
                 self._idle.append(worker)

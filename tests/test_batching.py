@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 
 from monitor.batching import WriteBatch
@@ -15,7 +16,7 @@ def test_callers_share_one_write_and_wait_for_it() -> None:
         writes.append(list(items))
 
     async def scenario() -> list[int]:
-        batch = WriteBatch(write, delay=0.01)
+        batch = WriteBatch(write)
         finished: list[int] = []
 
         async def one(n: int) -> None:
@@ -39,8 +40,8 @@ def test_a_full_batch_is_written_at_once_and_failures_reach_every_caller() -> No
             raise OSError("disk full")
 
     async def scenario() -> list[BaseException | None]:
-        # the delay never expires here; OSError is shared: every caller of the batch hears it
-        batch = WriteBatch(write, delay=10.0, most=10, shared=(OSError,))
+        # OSError is shared: every caller of the write hears it
+        batch = WriteBatch(write, most=10, shared=(OSError,))
         return await asyncio.gather(*(batch.add(n) for n in range(20)), return_exceptions=True)
 
     results = asyncio.run(scenario())
@@ -51,7 +52,7 @@ def test_a_full_batch_is_written_at_once_and_failures_reach_every_caller() -> No
 
 def test_nothing_waits_on_an_empty_batch() -> None:
     async def scenario() -> None:
-        batch: WriteBatch[int, None] = WriteBatch(lambda items: None, delay=0.001)
+        batch: WriteBatch[int, None] = WriteBatch(lambda items: None)
         await asyncio.wait_for(batch.add(1), timeout=5)
 
     asyncio.run(scenario())
@@ -67,7 +68,7 @@ def test_each_caller_gets_its_own_result_and_one_bad_item_fails_alone() -> None:
         return [n * n for n in items]
 
     async def scenario() -> list[int | BaseException | None]:
-        batch = WriteBatch(write, delay=10.0, most=20)
+        batch = WriteBatch(write, most=20)
         return await asyncio.gather(*(batch.add(n) for n in range(20)), return_exceptions=True)
 
     results = asyncio.run(scenario())
@@ -76,3 +77,26 @@ def test_each_caller_gets_its_own_result_and_one_bad_item_fails_alone() -> None:
     # the whole batch once, then each item on its own
     assert calls[0] == list(range(20))
     assert calls[1:] == [[n] for n in range(20)]
+
+
+def test_items_arriving_during_a_write_go_together_in_the_next() -> None:
+    writes: list[list[int]] = []
+    gate = threading.Event()
+
+    def write(items: Sequence[int]) -> None:
+        writes.append(list(items))
+        if len(writes) == 1:
+            gate.wait(timeout=10)  # the first write is slow: others pile up behind it
+
+    async def scenario() -> None:
+        batch: WriteBatch[int, None] = WriteBatch(write)
+        first = asyncio.create_task(batch.add(0))
+        await asyncio.sleep(0.05)  # written at once: no timer
+        assert writes == [[0]]
+        later = [asyncio.create_task(batch.add(n)) for n in range(1, 6)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *later), timeout=10)
+
+    asyncio.run(scenario())
+    assert writes == [[0], [1, 2, 3, 4, 5]]

@@ -174,6 +174,24 @@ def test_a_worker_retires_after_max_jobs() -> None:
         assert len({*pids[0], *pids[2]}) == 2  # two different processes did the work
 
 
+def test_parses_do_not_wear_a_worker_out() -> None:
+    """Retiring is for extraction's memory; a respawn costs a second of imports per worker."""
+    with ExtractorPool(1, max_jobs=2) as pool:
+        pids = set()
+        for _ in range(4):
+            asyncio.run(
+                pool.parse(
+                    _site("world.rss"),
+                    feed_url=f"{BASE}/world.rss",
+                    feed_name="world",
+                    now=datetime(2024, 1, 1, tzinfo=UTC),
+                    content_type="application/rss+xml",
+                )
+            )
+            pids.update(pool.pids)
+        assert len(pids) == 1
+
+
 def test_close_leaves_no_child_processes() -> None:
     before = {p.pid for p in multiprocessing.active_children()}
     pool = ExtractorPool(2, deadline=30.0)

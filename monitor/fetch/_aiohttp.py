@@ -12,6 +12,7 @@ import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 import aiohttp
 import httpx
@@ -149,7 +150,7 @@ class GuardedAiohttpTransport(httpx.AsyncBaseTransport):
         with _httpx_errors():
             response = await self._session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
+                _yarl(str(request.url)),
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout(request),
@@ -169,3 +170,9 @@ class GuardedAiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+
+@lru_cache(maxsize=65536)
+def _yarl(url: str) -> URL:
+    """aiohttp's URL for httpx's, parsed once per feed URL (yarl URLs are immutable)."""
+    return URL(url, encoded=True)

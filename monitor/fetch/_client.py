@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import TracebackType
 
 import httpcore
@@ -99,6 +100,18 @@ class _Answer:
 
 
 def _checked_url(url: httpx.URL | str, subject: str) -> httpx.URL:
+    if isinstance(url, str):
+        return _checked_text(url, subject)
+    return _check(url, subject)
+
+
+@lru_cache(maxsize=65536)
+def _checked_text(url: str, subject: str) -> httpx.URL:
+    """A feed's URL parsed and checked once, not at every poll (httpx.URL is immutable)."""
+    return _check(url, subject)
+
+
+def _check(url: httpx.URL | str, subject: str) -> httpx.URL:
     try:
         parsed = httpx.URL(url) if isinstance(url, str) else url
     except httpx.InvalidURL as exc:

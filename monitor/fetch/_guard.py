@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
+from functools import lru_cache
 
 import httpcore
 
@@ -104,8 +105,10 @@ async def resolve_host(host: str) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+@lru_cache(maxsize=4096)
 def literal_address(host: str) -> IPAddress | None:
-    """The address a URL host spells literally (brackets allowed), else None."""
+    """The address a URL host spells literally (brackets allowed), else None (memoised: the
+    same hosts come back every poll)."""
     try:
         return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
