@@ -82,22 +82,27 @@ class Runtime:
 
         `on_result` hears of each feed as it finishes (a progress bar).
         """
-        gate = asyncio.Semaphore(POLL_CONCURRENCY)
         states = {s.url: s for s in await asyncio.to_thread(self.archive.feed_states)}
+        chosen = list(feeds or self.feeds)
+        results: list[PollResult | None] = [None] * len(chosen)
+        queue = iter(enumerate(chosen))
 
-        async def one(feed: FeedJob) -> PollResult:
-            async with gate:
+        async def poller() -> None:
+            # A few pollers taking the next feed, not one task per feed: ten thousand tasks
+            # created at once stall the event loop for a quarter of a second.
+            for index, feed in queue:
                 try:
                     state = states.get(feed.url) or FeedState(feed.url)  # none yet: never polled
                     result = await self.pipeline.poll(feed, now=now, state=state)
                 except ArchiveError as exc:  # nothing of this poll was kept: the next one redoes it
                     log.error("archive unavailable", extra=fields(feed=feed.name, problem=str(exc)))
                     result = PollResult(feed.name, "error", error=str(exc), error_kind="archive")
-            if on_result is not None:
-                on_result(result)
-            return result
+                results[index] = result
+                if on_result is not None:
+                    on_result(result)
 
-        return list(await asyncio.gather(*(one(f) for f in (feeds or self.feeds))))
+        await asyncio.gather(*(poller() for _ in range(min(POLL_CONCURRENCY, len(chosen)))))
+        return [result for result in results if result is not None]
 
     async def deliver(self, *, now: datetime) -> DeliveryReport:
         """Send every due alert in the outbox."""
