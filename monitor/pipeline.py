@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urlsplit
 
 from monitor.archive import Archive, PollRecord
@@ -452,5 +452,6 @@ class Pipeline:
         return next_poll_at(now, interval, error_count=errors, hints=hints, rng=self.rng)
 
 
+@lru_cache(maxsize=65536)
 def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()

@@ -105,6 +105,28 @@ def _checked_url(url: httpx.URL | str, subject: str) -> httpx.URL:
     return _check(url, subject)
 
 
+def _plain_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Lower-case names to values, repeated ones joined by ", " as httpx's items() does, read
+    from the raw pairs (items() works out the whole set's encoding again for each value)."""
+    plain: dict[str, str] = {}
+    for raw_name, raw_value in headers.raw:
+        name = raw_name.decode("latin-1").lower()
+        value = _header_text(raw_value)
+        plain[name] = f"{plain[name]}, {value}" if name in plain else value
+    return plain
+
+
+def _header_text(raw: bytes) -> str:
+    """ASCII as nearly every header is; else UTF-8 when it decodes, else latin-1 (as httpx)."""
+    try:
+        return raw.decode("ascii")
+    except UnicodeDecodeError:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return raw.decode("latin-1")
+
+
 @lru_cache(maxsize=65536)
 def _checked_text(url: str, subject: str) -> httpx.URL:
     """A feed's URL parsed and checked once, not at every poll (httpx.URL is immutable)."""
@@ -340,7 +362,7 @@ class Fetcher:
         response = await transport.handle_async_request(request)
         try:
             status = response.status_code
-            answer_headers = dict(response.headers.items())
+            answer_headers = _plain_headers(response.headers)
             if status in _PERMANENT or status in _TEMPORARY:
                 location = response.headers.get("location")
                 if not location:

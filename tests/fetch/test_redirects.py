@@ -118,3 +118,28 @@ def test_redirect_to_other_scheme_is_refused(
     with pytest.raises(FetchError) as caught:
         fetch_one(server.url("/feed"))
     assert caught.value.kind == "blocked-address"
+
+
+def test_header_values_are_read_as_httpx_reads_them(
+    server: ScriptedServer, fetch_one: FetchOne
+) -> None:
+    """Repeated headers are joined with ", "; a UTF-8 Location is followed as UTF-8."""
+
+    def utf8_redirect(ex: Exchange) -> None:
+        ex.write(
+            b"HTTP/1.1 301 Moved Permanently\r\nContent-Length: 0\r\nLocation: /caf\xc3\xa9\r\n\r\n"
+        )
+
+    def repeated(ex: Exchange) -> None:
+        ex.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
+            b"Cache-Control: public\r\nCache-Control: max-age=600\r\n"
+            + f"Content-Length: {len(FEED)}\r\n\r\n".encode()
+            + FEED
+        )
+
+    server.scripts["/old"] = utf8_redirect
+    server.scripts["/caf%C3%A9"] = repeated
+    got = fetch_one(server.url("/old"))
+    assert got.final_url == server.url("/caf%C3%A9")
+    assert got.headers["cache-control"] == "public, max-age=600"
