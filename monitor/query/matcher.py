@@ -91,14 +91,26 @@ class RuleSet:
         `presearch=False` evaluates every rule one by one (the benchmark's baseline).
         """
         analysed = AnalyzedDocument(doc)
-        numbers = self.candidates(analysed) if presearch else range(len(self.rules))
         matches = []
-        for number in numbers:
+        for number in self._firing(analysed, presearch):
             rule = self.rules[number]
-            if rule.applies_to(doc) and rule.test(analysed):
-                hits, snippet, marks = explain(rule.bound, analysed)
-                matches.append(Match(rule.spec.name, hits, snippet, marks))
+            hits, snippet, marks = explain(rule.bound, analysed)
+            matches.append(Match(rule.spec.name, hits, snippet, marks))
         return matches
+
+    def fired(self, doc: Document, *, presearch: bool = True) -> list[str]:
+        """The names of the rules that fire on `doc`, without the why (`match` explains)."""
+        analysed = AnalyzedDocument(doc)
+        return [self.rules[number].spec.name for number in self._firing(analysed, presearch)]
+
+    def _firing(self, analysed: AnalyzedDocument, presearch: bool) -> list[int]:
+        doc = analysed.doc
+        numbers = self.candidates(analysed) if presearch else range(len(self.rules))
+        return [
+            number
+            for number in numbers
+            if (rule := self.rules[number]).applies_to(doc) and rule.test(analysed)
+        ]
 
 
 def compile_rule(spec: RuleSpec) -> CompiledRule:

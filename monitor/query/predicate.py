@@ -114,13 +114,20 @@ def predicate(node: Bound) -> Predicate:  # noqa: PLR0911 - one branch per node 
     if isinstance(node, Sequence | Alternatives):
         positional: Positional = node
         fields = _fields_of(node)
-        return lambda doc: any(occurrences(positional, doc.field(f)) for f in fields)
+        present = _presence(node)
+        return lambda doc: (
+            present(doc) and any(occurrences(positional, doc.field(f)) for f in fields)
+        )
     if isinstance(node, Pattern):
         search, fields = node.regex.search, node.fields
         return lambda doc: any(search(doc.field(f).folded) for f in fields)
     if isinstance(node, Proximity):
         proximity = node
-        return lambda doc: any(near(proximity, doc.field(f)) for f in proximity.fields)
+        every = [_presence(arg) for arg in node.args]
+        return lambda doc: (
+            all(present(doc) for present in every)
+            and any(near(proximity, doc.field(f)) for f in proximity.fields)
+        )
     if isinstance(node, NoneOf):
         inner = predicate(node.child)
         return lambda doc: not inner(doc)
@@ -131,6 +138,21 @@ def predicate(node: Bound) -> Predicate:  # noqa: PLR0911 - one branch per node 
             return lambda doc: left(doc) and right(doc)
         return lambda doc: all(c(doc) for c in children)
     return lambda doc: any(c(doc) for c in children)
+
+
+def _presence(node: Positional) -> Predicate:
+    """A cheap necessary condition: every word of the term is somewhere in its fields.
+
+    Set lookups, before the positions a phrase or NEAR needs: the presearch admits a rule
+    for one of its words, and most candidates lack another.
+    """
+    if isinstance(node, Word | Prefix):
+        return predicate(node)
+    if isinstance(node, Sequence):
+        group, mode, words = _group(node.fields), node.mode, frozenset(node.keys)
+        return lambda doc: words <= doc.terms(group, mode)
+    options = [_presence(option) for option in node.options]
+    return lambda doc: any(present(doc) for present in options)
 
 
 def _fields_of(node: Sequence | Alternatives) -> tuple[str, ...]:

@@ -143,6 +143,7 @@ def test_compiled_rule_set_agrees_with_naive_evaluation(
         expected = [spec.name for spec, node in zip(specs, rules, strict=True) if holds(node, doc)]
         assert [m.rule for m in ruleset.match(doc)] == expected
         assert [m.rule for m in ruleset.match(doc, presearch=False)] == expected
+        assert ruleset.fired(doc) == expected
 
 
 @settings(max_examples=200, deadline=None)
