@@ -57,6 +57,8 @@ class RuleSet:
         # one probe per (field group, mode, prefix length): what an article is looked up in
         self._probes = tuple((*where, table) for where, table in index.items())
         self._always = tuple(always)
+        # most rules watch every feed: skip the feed check for them
+        self._open_to_all = [not (r.spec.feeds or r.spec.feed_tags) for r in self.rules]
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -106,10 +108,12 @@ class RuleSet:
     def _firing(self, analysed: AnalyzedDocument, presearch: bool) -> list[int]:
         doc = analysed.doc
         numbers = self.candidates(analysed) if presearch else range(len(self.rules))
+        rules, open_to_all = self.rules, self._open_to_all
         return [
             number
             for number in numbers
-            if (rule := self.rules[number]).applies_to(doc) and rule.test(analysed)
+            if (open_to_all[number] or rules[number].applies_to(doc))
+            and rules[number].test(analysed)
         ]
 
 
