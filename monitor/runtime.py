@@ -7,6 +7,7 @@ deliverer need and closes it all on exit. Imports config, pipeline and every sta
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -153,6 +154,7 @@ class Runtime:
         if settings.fetch != self.settings.fetch:
             log.warning("fetch options changed: restart the service to use them")
         self.pipeline.ruleset = settings.ruleset
+        settle_heap()  # the new rules live as long as the old did
         self.pipeline.rule_channels = {r.name: tuple(r.channels) for r in settings.rules}
         self.pipeline.health = health_policy(settings)
         self.feeds = feed_jobs(settings)
@@ -335,6 +337,18 @@ def release_dead_leases(archive: Archive, now: datetime) -> int:
     return released
 
 
+def settle_heap() -> None:
+    """Move what is alive now (modules, the compiled rules) out of the garbage collector's way.
+
+    Each full collection walks every tracked object: with the 130,000 that startup leaves
+    (before any rule set), one took 70-100 ms, a stall of the event loop every few seconds
+    of a big cycle; after `gc.freeze()` it takes 5-13 ms. Frozen objects are still freed by
+    reference counting when dropped (a replaced rule set holds no cycles).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 @asynccontextmanager
 async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIterator[Runtime]:
     """Open the archive, the HTTP client, the extraction pool and the channels; close them all."""
@@ -368,6 +382,7 @@ async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIter
             feeds=feed_jobs(settings),
             metrics=metrics,
         )
+        settle_heap()
         try:
             yield runtime
         finally:

@@ -34,6 +34,7 @@ from monitor.query import RuleSet, compile_rules
 T = TypeVar("T")
 
 START_TIMEOUT = 60.0  # seconds a new worker may take to import its modules
+WORKER_NICENESS = 5  # below the poller: its event loop answers sockets and timers
 RULES_TIMEOUT = 600.0  # seconds a worker may take to compile the rule set (100,000 rules: ~10)
 _STOP_GRACE = 1.0  # seconds an idle worker gets to exit on its own at close()
 _ERRORS: dict[str, type[MonitorError]] = {"ExtractError": ExtractError, "ParseError": ParseError}
@@ -342,6 +343,8 @@ class _Worker:
 def _serve(conn: Connection) -> None:
     """Worker main loop: (func, args, kwargs) in, ('ok', result) or an error out; None stops."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    with contextlib.suppress(OSError):  # the event loop, not a parse, gets a busy core first
+        os.nice(WORKER_NICENESS)
     conn.send("ready")
     while True:
         try:
