@@ -114,6 +114,14 @@ def test_parses_and_matches_with_the_rules_it_was_last_given() -> None:
         assert match.marks
 
 
+def test_workers_run_below_the_event_loop(pool: ExtractorPool) -> None:
+    """With both cores parsing, the poller's loop still gets a core when a socket is ready."""
+    asyncio.run(pool.run(sleep_then_return, 0, None))
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    for pid in pool.pids:
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(mine + 5, 19)
+
+
 def test_errors_keep_their_type_and_subject(pool: ExtractorPool) -> None:
     with pytest.raises(ExtractError, match="no main text") as caught:
         asyncio.run(pool.extract(b"<html><body></body></html>", "https://a.example/empty"))
