@@ -43,29 +43,23 @@ def test_extracts_through_a_worker(pool: ExtractorPool) -> None:
     assert os.getpid() not in pool.pids
 
 
+WORLD = {  # parse_feed's arguments for the site's world.rss
+    "feed_url": f"{BASE}/world.rss",
+    "feed_name": "world",
+    "now": datetime(2024, 1, 1, tzinfo=UTC),
+    "content_type": "application/rss+xml",
+}
+
+
 def test_parses_through_a_worker(pool: ExtractorPool) -> None:
-    feed = asyncio.run(
-        pool.parse(
-            _site("world.rss"),
-            feed_url=f"{BASE}/world.rss",
-            feed_name="world",
-            now=datetime(2024, 1, 1, tzinfo=UTC),
-            content_type="application/rss+xml",
-        )
-    )
+    feed = asyncio.run(pool.parse(_site("world.rss"), **WORLD))
     assert len(feed.entries) == 4
 
 
 def _parse_and_match(pool: ExtractorPool) -> dict[str, list[str]] | None:
     feed, matched = asyncio.run(
         pool.parse_and_match(
-            _site("world.rss"),
-            label_url=f"{BASE}/world.rss",
-            feed_tags=("news",),
-            feed_url=f"{BASE}/world.rss",
-            feed_name="world",
-            now=datetime(2024, 1, 1, tzinfo=UTC),
-            content_type="application/rss+xml",
+            _site("world.rss"), label_url=f"{BASE}/world.rss", feed_tags=("news",), **WORLD
         )
     )
     if not matched:
@@ -99,13 +93,7 @@ def test_parses_and_matches_with_the_rules_it_was_last_given() -> None:
         # Matches carry their why (hits and snippet) across the pipe.
         _, matched = asyncio.run(
             pool.parse_and_match(
-                _site("world.rss"),
-                label_url=f"{BASE}/world.rss",
-                feed_tags=(),
-                feed_url=f"{BASE}/world.rss",
-                feed_name="world",
-                now=datetime(2024, 1, 1, tzinfo=UTC),
-                content_type="application/rss+xml",
+                _site("world.rss"), label_url=f"{BASE}/world.rss", feed_tags=(), **WORLD
             )
         )
         match = next(m for found in matched.values() for m in found)
@@ -185,17 +173,9 @@ def test_a_worker_retires_after_max_jobs() -> None:
 def test_parses_do_not_wear_a_worker_out() -> None:
     """Retiring is for extraction's memory; a respawn costs a second of imports per worker."""
     with ExtractorPool(1, max_jobs=2) as pool:
-        pids = set()
+        pids: set[int] = set()
         for _ in range(4):
-            asyncio.run(
-                pool.parse(
-                    _site("world.rss"),
-                    feed_url=f"{BASE}/world.rss",
-                    feed_name="world",
-                    now=datetime(2024, 1, 1, tzinfo=UTC),
-                    content_type="application/rss+xml",
-                )
-            )
+            asyncio.run(pool.parse(_site("world.rss"), **WORLD))
             pids.update(pool.pids)
         assert len(pids) == 1
 
