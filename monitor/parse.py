@@ -91,7 +91,9 @@ def parse_feed(
     if not body.strip():
         raise ParseError("empty response body", subject=feed_name)
     body, content_type = _prepare(body, content_type)
-    headers = {"content-location": feed_url}
+    # No content-location: feedparser would resolve it against every element's xml:base (a
+    # tenth of the parse); `_link` resolves entry links against the feed URL itself.
+    headers: dict[str, str] = {}
     if content_type:
         headers["content-type"] = content_type
     # We keep plain text only (`_html_text` drops scripts and styles): feedparser's HTML

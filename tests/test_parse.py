@@ -198,3 +198,26 @@ def test_an_rss_feed_served_as_html_is_still_read() -> None:
         body, feed_url=f"{BASE}/world.rss", feed_name="w", now=NOW, content_type="text/html"
     )
     assert len(feed.entries) == 4
+
+
+def test_relative_links_resolve_against_xml_base_then_the_feed_url() -> None:
+    body = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/blog/">
+  <title>Relative</title>
+  <entry><id>a</id><title>A</title><link href="posts/a.html"/></entry>
+  <entry xml:base="https://other.example/news/"><id>b</id><title>B</title>
+    <link href="b.html"/></entry>
+  <entry><id>c</id><title>C</title><link href="/top/c.html"/></entry>
+</feed>"""
+    feed = parse_feed(
+        body,
+        feed_url="https://example.org/feeds/atom.xml",
+        feed_name="relative",
+        now=datetime(2024, 1, 1, tzinfo=UTC),
+        content_type="application/atom+xml",
+    )
+    assert [entry.link for entry in feed.entries] == [
+        "https://example.org/blog/posts/a.html",
+        "https://other.example/news/b.html",
+        "https://example.org/top/c.html",
+    ]
