@@ -178,37 +178,51 @@ def _entry_ids(conn: sa.Connection, feed_url: str, ids: list[str]) -> dict[str, 
     return {entry_id: int(row_id) for entry_id, row_id in found}
 
 
+_INSERTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> INSERT ... ON CONFLICT DO NOTHING
+
+
+def _insert_new(conn: sa.Connection, table: sa.Table, unique: list[str]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect and table:
+    building it per row (its cache key above all) cost more than running it."""
+    key = (conn.dialect.name, table.name)
+    stmt = _INSERTS.get(key)
+    if stmt is None:
+        stmt = (
+            insert(conn, table)
+            .on_conflict_do_nothing(index_elements=[table.c[name] for name in unique])
+            .returning(table.c.id)
+        )
+        _INSERTS[key] = stmt
+    return stmt
+
+
 def _insert_match(
     conn: sa.Connection, match: Match, story: str, entry_row: int, now: datetime
 ) -> int | None:
     """The new match's id, or None when the (rule, story) pair was already archived."""
-    stmt = (
-        insert(conn, matches)
-        .values(
-            rule=match.rule,
-            story=story,
-            entry=entry_row,
-            hits=[[hit.term, hit.field] for hit in match.hits],
-            snippet=match.snippet,
-            marks=[list(mark) for mark in match.marks],
-            detected_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[matches.c.rule, matches.c.story])
-        .returning(matches.c.id)
-    )
-    return conn.execute(stmt).scalar()
+    values = {
+        "rule": match.rule,
+        "story": story,
+        "entry": entry_row,
+        "hits": [[hit.term, hit.field] for hit in match.hits],
+        "snippet": match.snippet,
+        "marks": [list(mark) for mark in match.marks],
+        "detected_at": now,
+    }
+    return conn.execute(_insert_new(conn, matches, ["rule", "story"]), values).scalar()
 
 
 def _insert_alert(
     conn: sa.Connection, match_id: int, key: str, channel: str, now: datetime
 ) -> bool:
-    stmt = (
-        insert(conn, outbox)
-        .values(match=match_id, channel=channel, key=key, next_attempt_at=now, created_at=now)
-        .on_conflict_do_nothing(index_elements=[outbox.c.key])
-        .returning(outbox.c.id)
-    )
-    return conn.execute(stmt).scalar() is not None
+    values = {
+        "match": match_id,
+        "channel": channel,
+        "key": key,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+    return conn.execute(_insert_new(conn, outbox, ["key"]), values).scalar() is not None
 
 
 def record_poll(
