@@ -1,10 +1,11 @@
-"""Group many small archive writes into one transaction, without letting any caller go early.
+"""Group many small archive calls into one transaction, without letting any caller go early.
 
 A cycle over thousands of feeds writes one feed's entries and state per poll; one
 transaction per feed costs more than the poll (SQLite's commit above all). `WriteBatch.add`
 queues an item and returns its result only once the batch holding it is committed, so a
 poll still ends after what it learnt is saved. A batch that fails for one item's sake is
-written again item by item, so one bad item never costs the others their write.
+written again item by item, so one bad item never costs the others their write. The reads
+that pick each poll's new entries are grouped the same way.
 """
 
 from __future__ import annotations

@@ -126,6 +126,10 @@ class Pipeline:
         self._records: WriteBatch[Poll, PollRecord] = WriteBatch(
             archive.record_polls, shared=(ArchiveError,)
         )
+        # the same grouping for the reads that pick a poll's new entries
+        self._unseen: WriteBatch[tuple[str, Sequence[Entry]], list[Entry]] = WriteBatch(
+            archive.unseen_many, shared=(ArchiveError,)
+        )
 
     async def poll(
         self, feed: FeedJob, *, now: datetime, state: FeedState | None = None
@@ -191,7 +195,8 @@ class Pipeline:
                 "feed is malformed, using what could be read",
                 extra=fields(feed=feed.name, problem=parsed.warning, entries=len(parsed.entries)),
             )
-        new = await asyncio.to_thread(self.archive.unseen, feed.url, parsed.entries)
+        new = await self._unseen.add((feed.url, parsed.entries))
+        assert new is not None  # unseen_many answers every poll
         label = feed_label(feed.name, parsed.title, feed.url)
         processed = await asyncio.gather(
             *(self.process(e, feed, label, matched.get(e.entry_id)) for e in new)

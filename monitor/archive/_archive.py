@@ -121,6 +121,11 @@ class Archive:
         with read(self._engine) as conn:
             return _entries.unseen(conn, feed_url, entries)
 
+    def unseen_many(self, polls: Sequence[tuple[str, Sequence[Entry]]]) -> list[list[Entry]]:
+        """`unseen` for several feeds' polls in one read transaction."""
+        with read(self._engine) as conn:
+            return [_entries.unseen(conn, feed_url, entries) for feed_url, entries in polls]
+
     def record_poll(
         self, state: FeedState, processed: Sequence[ProcessedEntry], now: datetime
     ) -> PollRecord:
