@@ -52,6 +52,9 @@ from monitor.workers import ExtractorPool
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
+# Up to this many rules, each parse worker keeps a compiled copy (10,000 rules: ~20 MiB);
+# beyond, the poller alone matches (100,000 rules: ~190 MiB a copy).
+WORKER_RULES_LIMIT = 20_000
 Poll = tuple[FeedState, Sequence[ProcessedEntry], datetime]  # what record_polls takes
 
 
@@ -321,10 +324,15 @@ class Pipeline:
 
     @ruleset.setter
     def ruleset(self, ruleset: RuleSet) -> None:
-        """Rules switch here and, for the matching they do, in the parse workers."""
+        """Rules switch here and, for the matching they do, in the parse workers.
+
+        A rule set too big to copy into every worker (each copy costs the memory of the
+        poller's own) stays here: the workers only parse, and the poller matches.
+        """
         self._ruleset = ruleset
         if self.pool is not None:
-            self.pool.set_rules([rule.spec for rule in ruleset.rules])
+            small = len(ruleset) <= WORKER_RULES_LIMIT
+            self.pool.set_rules([rule.spec for rule in ruleset.rules] if small else None)
 
     def _match(self, doc: Document) -> tuple[Match, ...]:
         return tuple(self._ruleset.match(doc))

@@ -83,12 +83,12 @@ class ExtractorPool:
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._closed = False
-        self._rules: tuple[int, tuple[RuleSpec, ...]] = (0, ())  # version, specs
+        self._rules: tuple[int, tuple[RuleSpec, ...] | None] = (0, None)  # version, specs
 
-    def set_rules(self, specs: Sequence[RuleSpec]) -> None:
+    def set_rules(self, specs: Sequence[RuleSpec] | None) -> None:
         """The rules `parse_and_match` uses; each worker compiles them before its next job."""
         with self._lock:
-            self._rules = (self._rules[0] + 1, tuple(specs))
+            self._rules = (self._rules[0] + 1, None if specs is None else tuple(specs))
 
     async def extract(self, html: bytes, url: str | None) -> Article:
         """`extract_article` in a worker; ExtractError on timeout, death or an empty page."""
@@ -395,9 +395,9 @@ def _unpack(reply: tuple[Any, ...], error: type[MonitorError], subject: str | No
 _RULES: RuleSet | None = None  # this worker's compiled rules
 
 
-def _load_rules(specs: Sequence[RuleSpec]) -> None:
+def _load_rules(specs: Sequence[RuleSpec] | None) -> None:
     global _RULES  # noqa: PLW0603 - a worker process holds one rule set
-    _RULES = compile_rules(specs)
+    _RULES = None if specs is None else compile_rules(specs)
 
 
 def _parse_and_match(

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from monitor import pipeline
 from monitor.config import load_settings
 from monitor.demo.receiver import Receiver, receive_webhooks
 from monitor.runtime import open_runtime
@@ -169,8 +170,9 @@ def test_fixture_table_end_to_end(
         assert len(problems) == 1, (feed, [p.getMessage() for p in problems])
 
 
+@pytest.mark.parametrize("limit", [20_000, 0], ids=["rules-in-workers", "rules-too-many"])
 def test_feeds_without_articles_match_the_same_in_the_worker_pool(
-    tmp_path: Path, site_origin: str
+    tmp_path: Path, site_origin: str, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
     """With a pool, a feed read without its articles is parsed and matched in a worker; the
     rules fire on the same entries, with the same why, as when the poller matches inline."""
@@ -202,8 +204,11 @@ def test_feeds_without_articles_match_the_same_in_the_worker_pool(
             if workers:
                 assert runtime.pipeline.pool is not None
                 assert runtime.pipeline.pool.pids
+                shipped = runtime.pipeline.pool._rules[1]
+                assert (shipped is not None) == (limit > 0)
         return {(row.rule, row.title, row.snippet, repr((row.hits, row.marks))) for row in rows}
 
+    monkeypatch.setattr(pipeline, "WORKER_RULES_LIMIT", limit)
     inline, pooled = asyncio.run(matched(False)), asyncio.run(matched(True))
     assert inline
     assert pooled == inline

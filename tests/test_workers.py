@@ -97,6 +97,8 @@ def test_parses_and_matches_with_the_rules_it_was_last_given() -> None:
             )
         )
         match = next(m for found in matched.values() for m in found)
+        pool.set_rules(None)  # a rule set too big to copy: the worker only parses again
+        assert _parse_and_match(pool) is None
         assert match.hits
         assert match.snippet
         assert match.marks
