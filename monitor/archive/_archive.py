@@ -118,8 +118,8 @@ class Archive:
     # entries
 
     def unseen(self, feed_url: str, entries: Sequence[Entry]) -> list[Entry]:
-        with read(self._engine) as conn:
-            return _entries.unseen(conn, feed_url, entries)
+        """Entries new to this feed, or whose fingerprint changed."""
+        return self.unseen_many([(feed_url, entries)])[0]
 
     def unseen_many(self, polls: Sequence[tuple[str, Sequence[Entry]]]) -> list[list[Entry]]:
         """`unseen` for several feeds' polls in one read transaction."""
@@ -130,8 +130,7 @@ class Archive:
         self, state: FeedState, processed: Sequence[ProcessedEntry], now: datetime
     ) -> PollRecord:
         """Entries, matches, outbox rows and the feed's state, in one transaction."""
-        with write(self._engine) as conn:
-            return _entries.record_poll(conn, state, processed, now)
+        return self.record_polls([(state, processed, now)])[0]
 
     def record_polls(
         self, polls: Sequence[tuple[FeedState, Sequence[ProcessedEntry], datetime]]
