@@ -1,7 +1,7 @@
 """Group many small archive calls into one transaction, without letting any caller go early.
 
 A cycle over thousands of feeds writes one feed's entries and state per poll; one
-transaction per feed costs more than the poll (SQLite's commit above all). `WriteBatch.add`
+transaction per feed costs more than the poll (SQLite's commit above all). `Batch.add`
 queues an item and returns its result only once the batch holding it is committed, so a
 poll still ends after what it learnt is saved. A batch that fails for one item's sake is
 written again item by item, so one bad item never costs the others their write. The reads
@@ -18,7 +18,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class WriteBatch(Generic[T, R]):
+class Batch(Generic[T, R]):
     """Group commit: calls `write(items)` in a worker thread, one write at a time.
 
     An item arriving while no write runs is written at once (no timer to wait for); items

@@ -19,7 +19,7 @@ from functools import lru_cache, partial
 from urllib.parse import urlsplit
 
 from monitor.archive import Archive, PollRecord
-from monitor.batching import WriteBatch
+from monitor.batching import Batch
 from monitor.errors import ArchiveError, ExtractError, FeedError, FetchError, ParseError
 from monitor.fetch import Fetcher
 from monitor.health import HealthPolicy, judge
@@ -123,14 +123,12 @@ class Pipeline:
         self.hosts = hosts or HostPenalties()
         # Polls finishing together share one transaction (SQLite's commit costs more than a
         # 20-entry poll's statements); the database being down reaches them all at once.
-        self._states: WriteBatch[FeedState, None] = WriteBatch(
+        self._states: Batch[FeedState, None] = Batch(
             archive.save_feed_states, shared=(ArchiveError,)
         )
-        self._records: WriteBatch[Poll, PollRecord] = WriteBatch(
-            archive.record_polls, shared=(ArchiveError,)
-        )
+        self._records: Batch[Poll, PollRecord] = Batch(archive.record_polls, shared=(ArchiveError,))
         # the same grouping for the reads that pick a poll's new entries
-        self._unseen: WriteBatch[tuple[str, Sequence[Entry]], list[Entry]] = WriteBatch(
+        self._unseen: Batch[tuple[str, Sequence[Entry]], list[Entry]] = Batch(
             archive.unseen_many, shared=(ArchiveError,)
         )
 

@@ -1,4 +1,4 @@
-"""WriteBatch: many callers, one write; nobody returns before their item is written."""
+"""Batch: many callers, one write; nobody returns before their item is written."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 
-from monitor.batching import WriteBatch
+from monitor.batching import Batch
 
 
 def test_callers_share_one_write_and_wait_for_it() -> None:
@@ -16,7 +16,7 @@ def test_callers_share_one_write_and_wait_for_it() -> None:
         writes.append(list(items))
 
     async def scenario() -> list[int]:
-        batch = WriteBatch(write)
+        batch = Batch(write)
         finished: list[int] = []
 
         async def one(n: int) -> None:
@@ -41,7 +41,7 @@ def test_a_full_batch_is_written_at_once_and_failures_reach_every_caller() -> No
 
     async def scenario() -> list[BaseException | None]:
         # OSError is shared: every caller of the write hears it
-        batch = WriteBatch(write, most=10, shared=(OSError,))
+        batch = Batch(write, most=10, shared=(OSError,))
         return await asyncio.gather(*(batch.add(n) for n in range(20)), return_exceptions=True)
 
     results = asyncio.run(scenario())
@@ -52,7 +52,7 @@ def test_a_full_batch_is_written_at_once_and_failures_reach_every_caller() -> No
 
 def test_nothing_waits_on_an_empty_batch() -> None:
     async def scenario() -> None:
-        batch: WriteBatch[int, None] = WriteBatch(lambda items: None)
+        batch: Batch[int, None] = Batch(lambda items: None)
         await asyncio.wait_for(batch.add(1), timeout=5)
 
     asyncio.run(scenario())
@@ -68,7 +68,7 @@ def test_each_caller_gets_its_own_result_and_one_bad_item_fails_alone() -> None:
         return [n * n for n in items]
 
     async def scenario() -> list[int | BaseException | None]:
-        batch = WriteBatch(write, most=20)
+        batch = Batch(write, most=20)
         return await asyncio.gather(*(batch.add(n) for n in range(20)), return_exceptions=True)
 
     results = asyncio.run(scenario())
@@ -89,7 +89,7 @@ def test_items_arriving_during_a_write_go_together_in_the_next() -> None:
             gate.wait(timeout=10)  # the first write is slow: others pile up behind it
 
     async def scenario() -> None:
-        batch: WriteBatch[int, None] = WriteBatch(write)
+        batch: Batch[int, None] = Batch(write)
         first = asyncio.create_task(batch.add(0))
         await asyncio.sleep(0.05)  # written at once: no timer
         assert writes == [[0]]
