@@ -166,7 +166,12 @@ class ExtractorPool:
         """Run one job on a checked-out worker (executor thread): at most `processes` at once."""
         worker = self._checkout(error, subject)
         try:
-            self._send_rules(worker)
+            if not self._send_rules(worker):
+                self._discard(worker)
+                raise error(
+                    f"worker killed: compiling the rules took over {RULES_TIMEOUT:g} s",
+                    subject=subject,
+                )
             worker.conn.send(job)
             if not worker.conn.poll(limit):
                 self._discard(worker)
@@ -182,16 +187,18 @@ class ExtractorPool:
         self._checkin(worker, wear)
         return _unpack(reply, error, subject)
 
-    def _send_rules(self, worker: _Worker) -> None:
-        """Bring the worker's compiled rules up to date (after a spawn or a reload)."""
+    def _send_rules(self, worker: _Worker) -> bool:
+        """Bring the worker's compiled rules up to date (after a spawn or a reload); False
+        when it overran RULES_TIMEOUT."""
         version, specs = self._rules
         if worker.rules == version:
-            return
+            return True
         worker.conn.send((_load_rules, (specs,), {}))
         if not worker.conn.poll(RULES_TIMEOUT):
-            raise OSError("the worker did not compile the rules in time")
+            return False
         _unpack(worker.conn.recv(), ExtractError, None)
         worker.rules = version
+        return True
 
     def _checkout(self, error: type[MonitorError], subject: str | None) -> _Worker:
         with self._lock:
