@@ -15,7 +15,7 @@ import re2
 
 from monitor.query import ast
 from monitor.query.analysis import fold_case, stems, tokenize
-from monitor.query.document import EXACT, FieldView, Postings
+from monitor.query.document import EXACT, FieldView
 from monitor.query.parser import regex_options
 
 Span = tuple[int, int]  # start and end positions of one occurrence
@@ -150,32 +150,32 @@ def _positional(
 def occurrences(node: Positional, view: FieldView) -> list[Span]:
     """The (start, end) positions where a word, prefix, phrase or hyphenated word occurs."""
     if isinstance(node, Word):
-        return list(view.postings(node.mode).get(node.key, {}).items())
+        return list(view.spans(node.mode, node.key).items())
     if isinstance(node, Prefix):
         found: list[Span] = []
-        postings = view.postings(EXACT)
         for term in view.with_prefix(node.prefix):
-            found.extend(postings[term].items())
+            found.extend(view.spans(EXACT, term).items())
         return sorted(set(found))
     if isinstance(node, Sequence):
-        return _sequence(view.postings(node.mode), node.keys)
+        return _sequence(view, node.mode, node.keys)
     found = []
     for option in node.options:
         found.extend(occurrences(option, view))
     return sorted(set(found))
 
 
-def _sequence(postings: Postings, keys: tuple[str, ...]) -> list[Span]:
-    lists = [postings.get(key) for key in keys]
-    if any(not spans for spans in lists):
-        return []
-    first, rest = lists[0], lists[1:]
-    assert first is not None
+def _sequence(view: FieldView, mode: str, keys: tuple[str, ...]) -> list[Span]:
+    first = view.spans(mode, keys[0])
+    rest = []
+    for key in keys[1:]:
+        spans = view.spans(mode, key)
+        if not spans:
+            return []
+        rest.append(spans)
     found: list[Span] = []
     for start, first_end in first.items():
         end = first_end
         for spans in rest:
-            assert spans is not None
             following = spans.get(end + 1)
             if following is None:
                 break

@@ -1,7 +1,7 @@
 """An article analysed once for every rule: tokens, positions and stems per field, built lazily.
 
-Pure: imports only `monitor.models`. Postings map a term to {start position: end position};
-`terms(group, mode)` is what the presearcher looks words up in.
+Pure: imports only `monitor.models`. `spans(mode, term)` maps each occurrence's start position
+to its end; `terms(group, mode)` is what the presearcher looks words up in.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from monitor.models import Document
 from monitor.query.analysis import Extra, char_offsets, fold_case, stems, terms
 from monitor.query.ast import DEFAULT_FIELDS
 
-Postings = dict[str, dict[int, int]]
+Spans = dict[int, int]  # start position -> end position of each occurrence of one term
 DEFAULT = "*"  # the group name of title + summary + text
 EXACT = ""  # the mode of unstemmed (folded) words
 PREFIX = "*prefix"
@@ -20,7 +20,7 @@ SUBSTRING = "*sub"
 
 
 class FieldView:
-    """One field of one document: its terms (position = index), term sets and postings, lazily."""
+    """One field of one document: its terms (position = index), term sets and spans, lazily."""
 
     __slots__ = (
         "_begins",
@@ -29,6 +29,7 @@ class FieldView:
         "_sets",
         "_sorted",
         "_starts",
+        "_stemmed",
         "_stops",
         "_values",
         "extras",
@@ -44,7 +45,8 @@ class FieldView:
         self.extras: list[Extra] = []
         self._values = values
         self._starts: list[int] = []  # the position of each value's first term
-        self._postings: dict[str, Postings] = {}
+        self._postings: dict[str, dict[str, Spans]] = {}  # mode -> term -> spans, as asked
+        self._stemmed: dict[str, list[str]] = {}
         self._sets: dict[str, set[str]] = {}
         self._folded: str | None = None
         self._sorted: list[str] | None = None
@@ -73,26 +75,43 @@ class FieldView:
             self._sets[mode] = found
         return found
 
-    def postings(self, mode: str) -> Postings:
-        """term -> {start: end}; mode is EXACT or a stemmer language."""
-        found = self._postings.get(mode)
+    def spans(self, mode: str, key: str) -> Spans:
+        """{start: end} of each occurrence of `key` (a word, or a stem in `mode`'s language).
+
+        Found per key on demand with list.index rather than by indexing every word up front:
+        a rule set asks about a few words of each article, and most articles have none of them.
+        """
+        known = self._postings.setdefault(mode, {})
+        found = known.get(key)
         if found is None:
             found = {}
+            if key in self.term_set(mode):
+                keys = self._keys(mode)
+                position = -1
+                try:
+                    while True:
+                        position = keys.index(key, position + 1)
+                        found[position] = position
+                except ValueError:
+                    pass
+                extras = self.extras
+                joined = [term for term, _, _ in extras]
+                exact = mode == EXACT or self.name == "lang"
+                for term, (_, start, end) in zip(
+                    joined if exact else stems(joined, mode), extras, strict=True
+                ):
+                    if term == key:
+                        found.setdefault(start, end)
+            known[key] = found
+        return found
+
+    def _keys(self, mode: str) -> list[str]:
+        """The term at each position: the folded word, or its stem in `mode`'s language."""
+        found = self._stemmed.get(mode)
+        if found is None:
             exact = mode == EXACT or self.name == "lang"
-            keys = self.plain if exact else stems(self.plain, mode)
-            for position, key in enumerate(keys):
-                spans = found.get(key)
-                if spans is None:
-                    found[key] = {position: position}
-                else:
-                    spans[position] = position
-            found.pop("", None)
-            extras = [term for term, _, _ in self.extras]
-            for key, (_, start, end) in zip(
-                extras if exact else stems(extras, mode), self.extras, strict=True
-            ):
-                found.setdefault(key, {}).setdefault(start, end)
-            self._postings[mode] = found
+            found = self.plain if exact else stems(self.plain, mode)
+            self._stemmed[mode] = found
         return found
 
     def with_prefix(self, prefix: str) -> list[str]:
@@ -181,4 +200,4 @@ def _values(doc: Document, name: str) -> list[str]:
     return [value] if value else []
 
 
-__all__ = ["DEFAULT", "EXACT", "PREFIX", "SUBSTRING", "AnalyzedDocument", "FieldView", "Postings"]
+__all__ = ["DEFAULT", "EXACT", "PREFIX", "SUBSTRING", "AnalyzedDocument", "FieldView", "Spans"]
