@@ -262,13 +262,17 @@ async def child_ours(urls: list[str], conc: int, folder: Path, label: str) -> li
             before = pool.pids if pool else ()
             stall.start()
             clock.start(before)
+            own = time.process_time()
             results = await rt.run_cycle(now=now)
+            own = time.process_time() - own
             pids = pool.pids if pool else ()
             wall, cpu = clock.stop(pids)
             rss = proc_hwm_mb() + sum(proc_hwm_mb(p) for p in pids)
             outcomes = Counter(r.outcome for r in results)
             note = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
-            note += f"; {len(pids)} pool workers" if pids else ""
+            if pids:  # where the CPU went: the poller process, and the parse workers
+                note += f"; {len(pids)} pool workers; CPU ms/feed: poller"
+                note += f" {own / len(urls) * 1000:.1f}, workers {(cpu - own) / len(urls) * 1000:.1f}"
             rows.append(_row(label, len(urls), name, wall, cpu, rss, await stall.stop(), note=note))
     return rows
 

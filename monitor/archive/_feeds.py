@@ -6,7 +6,7 @@ Functions take an open connection inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,8 +54,8 @@ def save_feed_states(conn: sa.Connection, states: Sequence[FeedState]) -> None:
         update = {name: base.excluded[name] for name in _STATE_FIELDS if name != "url"}
         stmt = base.on_conflict_do_update(index_elements=[feeds.c.url], set_=update)
         _SAVES[conn.dialect.name] = stmt
-    for state in states:
-        conn.execute(stmt, asdict(state))
+    if states:  # one executemany; a shallow dict per state (asdict deep-copies every value)
+        conn.execute(stmt, [{name: getattr(s, name) for name in _STATE_FIELDS} for s in states])
 
 
 def claim_due_feeds(
