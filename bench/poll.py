@@ -271,8 +271,9 @@ async def child_ours(urls: list[str], conc: int, folder: Path, label: str) -> li
             outcomes = Counter(r.outcome for r in results)
             note = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
             if pids:  # where the CPU went: the poller process, and the parse workers
-                note += f"; {len(pids)} pool workers; CPU ms/feed: poller"
-                note += f" {own / len(urls) * 1000:.1f}, workers {(cpu - own) / len(urls) * 1000:.1f}"
+                per_feed = 1000 / len(urls)
+                note += f"; {len(pids)} pool workers; CPU ms/feed: poller {own * per_feed:.1f},"
+                note += f" workers {(cpu - own) * per_feed:.1f}"
             rows.append(_row(label, len(urls), name, wall, cpu, rss, await stall.stop(), note=note))
     return rows
 

@@ -199,9 +199,14 @@ class Pipeline:
         new = await self._unseen.add((feed.url, parsed.entries))
         assert new is not None  # unseen_many answers every poll
         label = feed_label(feed.name, parsed.title, feed.url)
-        processed = await asyncio.gather(
-            *(self.process(e, feed, label, matched.get(e.entry_id)) for e in new)
-        )
+        if feed.full_text:  # articles to fetch: one task per entry
+            processed = await asyncio.gather(
+                *(self.process(e, feed, label, matched.get(e.entry_id)) for e in new)
+            )
+        else:  # nothing to wait for: no task per entry
+            processed = [
+                self._processed(e, None, feed, label, matched.get(e.entry_id)) for e in new
+            ]
         interval = feed.interval or adaptive_interval(e.published for e in parsed.entries)
         final = replace(
             polled,
@@ -248,11 +253,24 @@ class Pipeline:
         `matched`: what a parse worker found for this entry already (feeds without articles).
         """
         article = await self._article(entry, feed) if feed.full_text else None
+        return self._processed(entry, article, feed, feed_label, matched)
+
+    def _processed(
+        self,
+        entry: Entry,
+        article: Article | None,
+        feed: FeedJob,
+        feed_label: str,
+        matched: tuple[Match, ...] | None,
+    ) -> ProcessedEntry:
         text = article.text if article else ""
-        doc = entry_document(
-            entry, article, feed=feed_label, feed_name=feed.name, feed_tags=feed.tags
-        )
-        matches = matched if matched is not None and article is None else self._match(doc)
+        if matched is not None and article is None:
+            matches = matched
+        else:
+            doc = entry_document(
+                entry, article, feed=feed_label, feed_name=feed.name, feed_tags=feed.tags
+            )
+            matches = self._match(doc)
         for match in matches:
             self.metrics.matches.labels(rule=match.rule).inc()
             log.info(
