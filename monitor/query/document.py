@@ -46,7 +46,7 @@ class FieldView:
         self._values = values
         self._starts: list[int] = []  # the position of each value's first term
         self._postings: dict[str, dict[str, Spans]] = {}  # mode -> term -> spans, as asked
-        self._stemmed: dict[str, list[str]] = {}
+        self._stemmed: dict[str, tuple[list[str], list[str]]] = {}
         self._sets: dict[str, set[str]] = {}
         self._folded: str | None = None
         self._sorted: list[str] | None = None
@@ -86,7 +86,7 @@ class FieldView:
         if found is None:
             found = {}
             if key in self.term_set(mode):
-                keys = self._keys(mode)
+                keys, joined = self._keys(mode)
                 position = -1
                 try:
                     while True:
@@ -94,23 +94,22 @@ class FieldView:
                         found[position] = position
                 except ValueError:
                     pass
-                extras = self.extras
-                joined = [term for term, _, _ in extras]
-                exact = mode == EXACT or self.name == "lang"
-                for term, (_, start, end) in zip(
-                    joined if exact else stems(joined, mode), extras, strict=True
-                ):
+                for term, (_, start, end) in zip(joined, self.extras, strict=True):
                     if term == key:
                         found.setdefault(start, end)
             known[key] = found
         return found
 
-    def _keys(self, mode: str) -> list[str]:
-        """The term at each position: the folded word, or its stem in `mode`'s language."""
+    def _keys(self, mode: str) -> tuple[list[str], list[str]]:
+        """The term at each position and each joined word's term: folded words, or their
+        stems in `mode`'s language."""
         found = self._stemmed.get(mode)
         if found is None:
-            exact = mode == EXACT or self.name == "lang"
-            found = self.plain if exact else stems(self.plain, mode)
+            joined = [term for term, _, _ in self.extras]
+            if mode == EXACT or self.name == "lang":
+                found = (self.plain, joined)
+            else:
+                found = (stems(self.plain, mode), stems(joined, mode))
             self._stemmed[mode] = found
         return found
 
