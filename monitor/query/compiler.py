@@ -228,6 +228,7 @@ __all__ = [
     "Prefix",
     "Proximity",
     "Sequence",
+    "Span",
     "Substring",
     "Word",
     "bind",

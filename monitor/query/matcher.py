@@ -16,10 +16,12 @@ from monitor.models import Document, Match, RuleSpec
 from monitor.query.analysis import languages
 from monitor.query.ast import Node
 from monitor.query.compiler import Bound, bind
-from monitor.query.document import PREFIX, SUBSTRING, AnalyzedDocument
+from monitor.query.document import PREFIX, SUBSTRING, AnalyzedDocument, slot
 from monitor.query.parser import parse_query
-from monitor.query.predicate import Predicate, keys, predicate
+from monitor.query.predicate import Predicate, exact_keys, keys, predicate
 from monitor.query.snippet import explain
+
+_URL = slot("url", SUBSTRING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,9 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
         self.rules: tuple[CompiledRule, ...] = tuple(rules)
-        index: dict[tuple[str, str, int], dict[str, list[int]]] = {}
+        index: dict[str, dict[str, list[int]]] = {}
         always: list[int] = []
+        decided: list[int] = []
         for number, rule in enumerate(self.rules):
             found = keys(rule.bound)
             if found is None:
@@ -53,10 +56,15 @@ class RuleSet:
                 continue
             for group, mode, term in found:
                 length = len(term) if mode == PREFIX else 0
-                index.setdefault((group, mode, length), {}).setdefault(term, []).append(number)
+                index.setdefault(slot(group, mode, length), {}).setdefault(term, []).append(number)
+            if exact_keys(rule.bound) and not (rule.spec.feeds or rule.spec.feed_tags):
+                decided.append(number)
         # one probe per (field group, mode, prefix length): what an article is looked up in
-        self._probes = tuple((*where, table) for where, table in index.items())
-        self._always = tuple(always)
+        self._probes = tuple((where, where == _URL, table) for where, table in index.items())
+        self._always = frozenset(always)
+        # rules that hold exactly when one of their keys occurs: no test to run
+        self._decided = frozenset(decided)
+        self._tests = tuple(rule.test for rule in self.rules)
         # most rules watch every feed: skip the feed check for them
         self._open_to_all = [not (r.spec.feeds or r.spec.feed_tags) for r in self.rules]
 
@@ -74,18 +82,20 @@ class RuleSet:
 
     def candidates(self, doc: AnalyzedDocument) -> list[int]:
         """Numbers of the rules that may match: presearch hits plus the unindexed rules."""
+        return sorted(self._presearch(doc))
+
+    def _presearch(self, doc: AnalyzedDocument) -> set[int]:
         found: set[int] = set(self._always)
-        for group, mode, length, table in self._probes:
-            if mode == SUBSTRING:
-                url = doc.field("url").folded
+        sets = doc.sets
+        for where, substring, table in self._probes:
+            if substring:
+                url = sets[where]
                 common: Iterable[str] = [needle for needle in table if needle in url]
-            elif mode == PREFIX:
-                common = table.keys() & doc.prefixes(group, length)
             else:
-                common = table.keys() & doc.terms(group, mode)
+                common = table.keys() & sets[where]
             for term in common:
                 found.update(table[term])
-        return sorted(found)
+        return found
 
     def match(self, doc: Document, *, presearch: bool = True) -> list[Match]:
         """The rules that fire on `doc`, each with hits and a marked snippet.
@@ -106,15 +116,21 @@ class RuleSet:
         return [self.rules[number].spec.name for number in self._firing(analysed, presearch)]
 
     def _firing(self, analysed: AnalyzedDocument, presearch: bool) -> list[int]:
-        doc = analysed.doc
-        numbers = self.candidates(analysed) if presearch else range(len(self.rules))
-        rules, open_to_all = self.rules, self._open_to_all
-        return [
+        doc, sets = analysed.doc, analysed.sets
+        rules, open_to_all, tests = self.rules, self._open_to_all, self._tests
+        if presearch:
+            found = self._presearch(analysed)
+            fired = found & self._decided
+            numbers: Iterable[int] = found - fired
+        else:
+            fired, numbers = set(), range(len(rules))
+        fired.update(
             number
             for number in numbers
             if (open_to_all[number] or rules[number].applies_to(doc))
-            and rules[number].test(analysed)
-        ]
+            and tests[number](sets, analysed)
+        )
+        return sorted(fired)
 
 
 def compile_rule(spec: RuleSpec) -> CompiledRule:

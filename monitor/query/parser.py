@@ -28,6 +28,7 @@ from monitor.query.lexer import Kind, Token, tokenize
 
 MAX_NEAR = 1000
 MIN_PREFIX = 3
+MAX_DEPTH = 32  # groups and NOTs inside each other: deeper is a mistake, not a query
 _ARG_STARTS = (Kind.WORD, Kind.PHRASE)
 _PRIMARY_STARTS = (Kind.WORD, Kind.PHRASE, Kind.REGEX, Kind.FIELD, Kind.NEAR, Kind.LPAREN)
 
@@ -48,6 +49,7 @@ class _Parser:
         self.query = query
         self.tokens = tokenize(query)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> Token:
         return self.tokens[self.i]
@@ -101,8 +103,19 @@ class _Parser:
         token = self.peek()
         if token.kind in (Kind.NOT, Kind.MINUS):
             self.advance()
-            return Not(self.parse_unary(token))
+            self.enter(token)
+            node = Not(self.parse_unary(token))
+            self.depth -= 1
+            return node
         return self.parse_primary(after)
+
+    def enter(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(
+                f"groups and NOTs nested more than {MAX_DEPTH} deep: simplify the query",
+                token.column,
+            )
 
     def parse_primary(self, after: Token | None) -> Node:
         token = self.peek()
@@ -114,7 +127,9 @@ class _Parser:
         if token.kind is Kind.LPAREN:
             if self.peek().kind is Kind.RPAREN:
                 raise self.error("empty group: expected a term inside '( )'", self.peek().column)
+            self.enter(token)
             node = self.parse_or()
+            self.depth -= 1
             if self.peek().kind is not Kind.RPAREN:
                 if self.peek().kind is Kind.END:
                     raise self.error("unbalanced '(': missing ')'", token.column)

@@ -7,6 +7,7 @@ with `…` where it was cut; marks are [start, end) spans inside the snippet.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from monitor.models import Hit
 from monitor.query.ast import FIELDS
@@ -19,7 +20,9 @@ from monitor.query.compiler import (
     Pattern,
     Positional,
     Proximity,
+    Span,
     Substring,
+    Word,
     near,
     near_spans,
     occurrences,
@@ -105,15 +108,21 @@ def _collect(node: Bound, doc: AnalyzedDocument, found: list[Found]) -> bool:  #
 
 def _positional(node: Positional, doc: AnalyzedDocument, found: list[Found]) -> bool:
     held = False
+    label = _label(node)
     fields = node.options[0].fields if isinstance(node, Alternatives) else node.fields
     for name in fields:
         view = doc.field(name)
-        for start, end in occurrences(node, view):
-            held = True
-            if name == "lang":
-                found.append((_label(node), name, -1, -1, False))
-            else:
-                found.append((_label(node), name, start, end, True))
+        if isinstance(node, Word):  # most hits: their spans as they are
+            spans: Iterable[Span] = view.spans(node.mode, node.key).items()
+        else:
+            spans = occurrences(node, view)
+        if not spans:
+            continue
+        held = True
+        if name == "lang":
+            found.append((label, name, -1, -1, False))
+        else:
+            found.extend((label, name, start, end, True) for start, end in spans)
     return held
 
 

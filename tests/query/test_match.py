@@ -144,6 +144,46 @@ def test_feed_restrictions() -> None:
     assert [m.rule for m in ruleset.match(doc)] == ["any", "world"]
 
 
+def test_words_that_look_like_code_are_only_words() -> None:
+    # rule tests are generated Python; the rule's words are arguments, never source
+    ruleset = compile_rules(
+        [
+            RuleSpec("code", "p0 AND lambda AND (s OR d) AND NOT __import__"),
+            RuleSpec("quote", "\"it's\" OR =x'y"),
+        ]
+    )
+    assert ruleset.fired(Document(text="p0 lambda d")) == ["code"]
+    assert ruleset.fired(Document(text="p0 lambda s __import__")) == []
+    assert ruleset.fired(Document(text="it s")) == ["quote"]
+
+
+def test_rules_decided_by_their_words_agree_with_evaluating_them() -> None:
+    # a rule that is an OR of words, prefixes and url substrings fires on its presearch hit
+    # alone; rules with more to check are still evaluated
+    ruleset = compile_rules(
+        [
+            RuleSpec("or", "Iraq OR withd* OR url:.gov"),
+            RuleSpec("and", "Iraq AND troop"),
+            RuleSpec("not", "Iraq -derby"),
+            RuleSpec("phrase", '"troop withdrawal" OR Syria'),
+        ]
+    )
+    docs = [
+        Document(text="Iraq derby"),
+        Document(text="troop withdrawal", url="https://state.gov/x"),
+        Document(title="withdrawing", text="Syria"),
+        Document(text="troops in Iraq"),
+    ]
+    for doc in docs:
+        assert ruleset.fired(doc) == ruleset.fired(doc, presearch=False)
+    assert [ruleset.fired(doc) for doc in docs] == [
+        ["or"],
+        ["or", "phrase"],
+        ["or", "phrase"],
+        ["or", "and", "not"],
+    ]
+
+
 def test_hits_name_terms_and_fields() -> None:
     ruleset = compile_rules([RuleSpec("r", '"troop withdrawal" AND Iraq OR derby')])
     (match,) = ruleset.match(DOC)

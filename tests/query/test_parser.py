@@ -44,6 +44,7 @@ def test_canonical_text() -> None:
     assert str(parse_query("title:( a  b )")) == "title:(a AND b)"
 
 
+TOO_DEEP = "groups and NOTs nested more than 32 deep: simplify the query"
 ERRORS = [
     # query                     message                                                  column
     ('"troop withdrawal") Iraq', "unbalanced ')'", 19),
@@ -90,6 +91,8 @@ ERRORS = [
     ("Iraq &", "'&' has no letters or digits", 6),
     ('Iraq ""', "empty phrase: expected words between the quotes", 6),
     ("Iraq, Syria", "unexpected ','", 5),
+    ("(" * 33 + "Iraq" + ")" * 33, TOO_DEEP, 33),
+    ("a " + "NOT " * 33 + "b", TOO_DEEP, 131),
 ]
 
 
@@ -99,6 +102,11 @@ def test_syntax_error_wording_and_column(query: str, message: str, column: int) 
         parse_query(query)
     assert (caught.value.reason, caught.value.column) == (message, column)
     assert str(caught.value) == f"{message} at column {column}"
+
+
+def test_nesting_up_to_the_limit_is_a_query() -> None:
+    assert str(parse_query("(" * 32 + "Iraq" + ")" * 32)) == "Iraq"
+    assert str(parse_query("a " + "NOT " * 32 + "b")).startswith("a AND NOT NOT")
 
 
 def test_pointer_draws_a_caret_under_the_column() -> None:
