@@ -22,7 +22,9 @@ class Batch(Generic[T, R]):
     """Group commit: calls `write(items)` in a worker thread, one write at a time.
 
     An item arriving while no write runs is written at once (no timer to wait for); items
-    arriving during a write go together in the next one, at most `most` per write. `write`
+    arriving during a write go together in the next one, at most `most` per write. While
+    busy (the last write ended less than `linger` seconds ago), a write first waits `linger`
+    for more items: polls finish one by one, so without it each would commit alone. `write`
     returns one result per item (or None when there is nothing to return). An error of a
     type in `shared` (the database is down) reaches every caller of the write at once; any
     other error makes that write's items be written again one by one.
@@ -33,10 +35,13 @@ class Batch(Generic[T, R]):
         write: Callable[[Sequence[T]], Sequence[R] | None],
         *,
         most: int = 256,
+        linger: float = 0.0,
         shared: tuple[type[BaseException], ...] = (),
     ) -> None:
         self._write = write
         self._most = most
+        self._linger = linger
+        self._last = float("-inf")  # when the last write ended
         self._shared = shared
         self._items: list[T] = []
         self._waiters: list[asyncio.Future[R | None]] = []
@@ -53,10 +58,14 @@ class Batch(Generic[T, R]):
 
     async def _drain(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._last < self._linger:  # busy: let a batch gather
+                await asyncio.sleep(self._linger)
             while self._items:
                 items, waiters = self._items[: self._most], self._waiters[: self._most]
                 del self._items[: self._most], self._waiters[: self._most]
                 await self._commit(items, waiters)
+                self._last = loop.time()
         finally:
             self._writer = None
 

@@ -191,7 +191,9 @@ class ProcessedEntry:
     """An entry after extraction and matching, ready to be archived in the poll's transaction."""
 
     entry: Entry
-    text: str  # the text matched: the article's main text, or the feed summary as fallback
+    # the article's main text, as matched; empty without an article (the summary is matched
+    # and archived beside it: storing it twice doubled the archive's writes)
+    text: str
     article: Article | None
     matches: tuple[Match, ...]
     channels: Mapping[str, tuple[str, ...]]  # rule name -> channel names to alert

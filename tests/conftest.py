@@ -6,17 +6,21 @@ unreachable server skips them with a message; with CI=true it fails them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
 
+from monitor.config import load_settings
 from monitor.demo.site import serve_site
+from monitor.runtime import open_runtime
 from tests.alerts.support import WebhookSink
 
 DATA = Path(__file__).parent / "data"
@@ -111,3 +115,35 @@ def sink() -> Iterator[WebhookSink]:
     server.start()
     yield server
     server.stop()
+
+
+RULES = {
+    "iraq-withdrawal": '"troop withdrawal" AND Iraq',
+    "derby": "(derby OR goal) NOT Iraq",
+    "scouts": "scout*",
+}
+
+
+@pytest.fixture
+def filled(tmp_path: Path, site_origin: str, archive_target: tuple[str, str | None]) -> Path:
+    """A config whose archive holds one real cycle over the fixture site's good feeds."""
+    lines = [
+        f'[archive]\nurl = "{archive_url(archive_target)}"\n[fetch]\nallow_private = true',
+        f'[[feeds]]\nname = "world"\nurl = "{site_origin}/world.rss"',
+        f'[[feeds]]\nname = "not-a-feed"\nurl = "{site_origin}/not-a-feed.html"',
+        '[channels.hook]\ntype = "webhook"\nurl = "http://127.0.0.1:9/nobody-listens"',
+    ]
+    lines += [
+        f'[[rules]]\nname = "{name}"\nquery = \'{query}\'\nchannels = ["hook"]'
+        for name, query in RULES.items()
+    ]
+    config = tmp_path / "monitor.toml"
+    config.write_text("\n".join(lines) + "\n")
+    settings = load_settings(config)
+
+    async def cycle() -> None:
+        async with open_runtime(settings, workers=False) as runtime:
+            await runtime.run_cycle(now=datetime.now(UTC))
+
+    asyncio.run(cycle())
+    return config

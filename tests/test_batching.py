@@ -100,3 +100,28 @@ def test_items_arriving_during_a_write_go_together_in_the_next() -> None:
 
     asyncio.run(scenario())
     assert writes == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_busy_batch_lingers_to_gather_items_an_idle_one_writes_at_once() -> None:
+    writes: list[list[int]] = []
+
+    async def scenario() -> None:
+        batch = Batch(writes.append, linger=0.5)
+        await batch.add(1)  # idle: written at once, alone
+        assert writes == [[1]]
+
+        async def late(n: int) -> None:
+            await asyncio.sleep(0.1)
+            await batch.add(n)
+
+        # busy (a write just ended): the next write waits for what arrives meanwhile
+        await asyncio.gather(batch.add(2), late(3))
+        assert writes == [[1], [2, 3]]
+        await asyncio.sleep(0.6)  # idle again
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await batch.add(4)
+        assert loop.time() - started < 0.5
+        assert writes == [[1], [2, 3], [4]]
+
+    asyncio.run(scenario())

@@ -23,6 +23,8 @@ from aiosmtpd.controller import Controller
 from monitor import pipeline
 from monitor.config import load_settings
 from monitor.demo.receiver import Receiver, receive_webhooks
+from monitor.models import RuleSpec
+from monitor.query import compile_rules
 from monitor.runtime import open_runtime
 from tests.alerts.support import free_port
 from tests.conftest import archive_url
@@ -212,3 +214,33 @@ def test_feeds_without_articles_match_the_same_in_the_worker_pool(
     inline, pooled = asyncio.run(matched(False)), asyncio.run(matched(True))
     assert inline
     assert pooled == inline
+
+
+def test_a_summary_is_archived_once_and_replays_as_it_matched(
+    tmp_path: Path, site_origin: str
+) -> None:
+    """Read without its article, an entry's text is its summary: archived once (in `summary`,
+    `text` left empty), and the archived entry reads to the rules exactly as the live one did,
+    so that `test-rule --archive` fires where the live poll fired."""
+    rules = {"in-summary": "summary:Iraq", "in-text": "text:Iraq", "anywhere": "Iraq"}
+    config = tmp_path / "monitor.toml"
+    config.write_text(
+        f'[archive]\nurl = "sqlite:///{tmp_path / "a.db"}"\n[fetch]\nallow_private = true\n'
+        f'[[feeds]]\nname = "world"\nurl = "{site_origin}/world.rss"\nfull_text = false\n'
+        + "".join(
+            f"[[rules]]\nname = \"{n}\"\nquery = '{q}'\nchannels = []\n" for n, q in rules.items()
+        )
+    )
+
+    async def cycle() -> tuple[set[str], list[Any]]:
+        async with open_runtime(load_settings(config, environ={}), workers=False) as runtime:
+            await runtime.run_cycle(now=NOW)
+            rows = await asyncio.to_thread(runtime.archive.matches)
+            return {row.rule for row in rows}, list(runtime.archive.iter_entries())
+
+    live, stored = asyncio.run(cycle())
+    assert live == {"in-summary", "anywhere"}
+    assert all(entry.text == "" and entry.summary for entry in stored)
+    ruleset = compile_rules([RuleSpec(name, query) for name, query in rules.items()])
+    replayed = {name for entry in stored for name in ruleset.fired(entry.document())}
+    assert replayed == live

@@ -6,7 +6,6 @@ JSON lines and CSV, alerts and alerts retry; on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import os
@@ -24,47 +23,16 @@ from monitor.archive import Archive
 from monitor.cli import main
 from monitor.config import load_settings
 from monitor.query import parse_query, prefix_clauses, required_prefixes
-from monitor.runtime import open_runtime
-from tests.conftest import archive_url
+from tests.conftest import RULES
 
 IRAQ = "Trump Administration Plans to Ignore Iraqi Prime Minister's Demand to Withdraw US Troops"
 SCOUTS = "Scout Troop Cancels Trip After Sponsor Withdrawal"
-RULES = {
-    "iraq-withdrawal": '"troop withdrawal" AND Iraq',
-    "derby": "(derby OR goal) NOT Iraq",
-    "scouts": "scout*",
-}
 
 
 @pytest.fixture(autouse=True)
 def _wide_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rich wraps cells to the terminal width; a wide one keeps each cell on one line."""
     monkeypatch.setenv("COLUMNS", "250")
-
-
-@pytest.fixture
-def filled(tmp_path: Path, site_origin: str, archive_target: tuple[str, str | None]) -> Path:
-    """A config whose archive holds one real cycle over the fixture site's good feeds."""
-    lines = [
-        f'[archive]\nurl = "{archive_url(archive_target)}"\n[fetch]\nallow_private = true',
-        f'[[feeds]]\nname = "world"\nurl = "{site_origin}/world.rss"',
-        f'[[feeds]]\nname = "not-a-feed"\nurl = "{site_origin}/not-a-feed.html"',
-        '[channels.hook]\ntype = "webhook"\nurl = "http://127.0.0.1:9/nobody-listens"',
-    ]
-    lines += [
-        f'[[rules]]\nname = "{name}"\nquery = \'{query}\'\nchannels = ["hook"]'
-        for name, query in RULES.items()
-    ]
-    config = tmp_path / "monitor.toml"
-    config.write_text("\n".join(lines) + "\n")
-    settings = load_settings(config)
-
-    async def cycle() -> None:
-        async with open_runtime(settings, workers=False) as runtime:
-            await runtime.run_cycle(now=datetime.now(UTC))
-
-    asyncio.run(cycle())
-    return config
 
 
 def _run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str]:
