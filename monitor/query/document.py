@@ -21,35 +21,11 @@ _SEP = "\x1f"
 
 
 def slot(group: str, mode: str, length: int = 0) -> str:
-    """The key under which `AnalyzedDocument.sets` holds a group's words in one mode.
+    """The key under which an `AnalyzedDocument` holds a group's words in one mode.
 
     A string, whose hash Python caches: generated rule tests look sets up by it directly.
     """
     return f"{group}{_SEP}{mode}{_SEP}{length}"
-
-
-class Sets(dict[str, "set[str] | str"]):
-    """An article's word sets by `slot`, each built on first lookup (the URL substring slot
-    holds the folded URL itself)."""
-
-    __slots__ = ("_doc",)
-
-    def __init__(self, doc: AnalyzedDocument) -> None:
-        super().__init__()
-        self._doc = doc
-
-    def __missing__(self, key: str) -> set[str] | str:
-        group, mode, length = key.split(_SEP)
-        doc = self._doc
-        found: set[str] | str
-        if mode == PREFIX:
-            found = doc.prefixes(group, int(length))
-        elif mode == SUBSTRING:
-            found = doc.field("url").folded
-        else:
-            found = doc.terms(group, mode)
-        self[key] = found
-        return found
 
 
 class FieldView:
@@ -184,17 +160,35 @@ class FieldView:
         return begins[start], stops[end]
 
 
-class AnalyzedDocument:
-    """A Document with its fields analysed on first use and term sets cached per (group, mode)."""
+class AnalyzedDocument(dict[str, "set[str] | str"]):
+    """A Document with its fields analysed on first use and term sets cached per (group, mode).
 
-    __slots__ = ("_fields", "_prefixes", "_terms", "doc", "sets")
+    It is itself the mapping of its word sets by `slot`, each built on first lookup (the URL
+    substring slot holds the folded URL): generated rule tests look a set up with one
+    subscript, and no helper object refers back to the document, whose analysis is then
+    freed as soon as the matcher is done with it rather than by the cycle collector.
+    """
+
+    __slots__ = ("_fields", "_prefixes", "_terms", "doc")
 
     def __init__(self, doc: Document) -> None:
+        super().__init__()
         self.doc = doc
-        self.sets = Sets(self)
         self._fields: dict[str, FieldView] = {}
         self._terms: dict[tuple[str, str], set[str]] = {}
         self._prefixes: dict[tuple[str, int], set[str]] = {}
+
+    def __missing__(self, key: str) -> set[str] | str:
+        group, mode, length = key.split(_SEP)
+        found: set[str] | str
+        if mode == PREFIX:
+            found = self.prefixes(group, int(length))
+        elif mode == SUBSTRING:
+            found = self.field("url").folded
+        else:
+            found = self.terms(group, mode)
+        self[key] = found
+        return found
 
     def field(self, name: str) -> FieldView:
         try:
@@ -243,7 +237,6 @@ __all__ = [
     "SUBSTRING",
     "AnalyzedDocument",
     "FieldView",
-    "Sets",
     "Spans",
     "slot",
 ]

@@ -86,13 +86,12 @@ class RuleSet:
 
     def _presearch(self, doc: AnalyzedDocument) -> set[int]:
         found: set[int] = set(self._always)
-        sets = doc.sets
         for where, substring, table in self._probes:
             if substring:
-                url = sets[where]
+                url = doc[where]
                 common: Iterable[str] = [needle for needle in table if needle in url]
             else:
-                common = table.keys() & sets[where]
+                common = table.keys() & doc[where]
             for term in common:
                 found.update(table[term])
         return found
@@ -116,7 +115,7 @@ class RuleSet:
         return [self.rules[number].spec.name for number in self._firing(analysed, presearch)]
 
     def _firing(self, analysed: AnalyzedDocument, presearch: bool) -> list[int]:
-        doc, sets = analysed.doc, analysed.sets
+        doc = analysed.doc
         rules, open_to_all, tests = self.rules, self._open_to_all, self._tests
         if presearch:
             found = self._presearch(analysed)
@@ -127,8 +126,7 @@ class RuleSet:
         fired.update(
             number
             for number in numbers
-            if (open_to_all[number] or rules[number].applies_to(doc))
-            and tests[number](sets, analysed)
+            if (open_to_all[number] or rules[number].applies_to(doc)) and tests[number](analysed)
         )
         return sorted(fired)
 

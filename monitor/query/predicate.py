@@ -25,9 +25,9 @@ from monitor.query.compiler import (
     near,
     occurrences,
 )
-from monitor.query.document import DEFAULT, PREFIX, SUBSTRING, AnalyzedDocument, Sets, slot
+from monitor.query.document import DEFAULT, PREFIX, SUBSTRING, AnalyzedDocument, slot
 
-Predicate = Callable[[Sets, AnalyzedDocument], bool]  # called as test(doc.sets, doc)
+Predicate = Callable[[AnalyzedDocument], bool]
 Key = tuple[str, str, str]  # (group, mode, term)
 
 # Words so common that a rule indexed by them would be evaluated for nearly every article.
@@ -116,7 +116,7 @@ def predicate(node: Bound) -> Predicate:
     if factory is None:
         names = ", ".join(f"p{number}" for number in range(len(params)))
         namespace: dict[str, Callable[..., Predicate]] = {}
-        exec(f"def factory({names}):\n    return lambda s, d: {source}\n", namespace)  # noqa: S102 - source is built from node kinds only; values are arguments
+        exec(f"def factory({names}):\n    return lambda d: {source}\n", namespace)  # noqa: S102 - source is built from node kinds only; values are arguments
         factory = _FACTORIES[source] = namespace["factory"]
     return factory(*params)
 
@@ -126,19 +126,19 @@ _FACTORIES: dict[str, Callable[..., Predicate]] = {}
 
 
 def _expression(node: Bound, params: list[object]) -> str:  # noqa: PLR0911 - one branch per node kind
-    """Python source testing `node` on `s` (the article's Sets) and `d` (the article)."""
+    """Python source testing `node` on `d`, the analysed article (a mapping of word sets)."""
 
     def value(item: object) -> str:
         return _parameter(params, item)
 
     if isinstance(node, Word):
         where = slot(_group(node.fields), node.mode)
-        return f"{value(node.key)} in s[{value(where)}]"
+        return f"{value(node.key)} in d[{value(where)}]"
     if isinstance(node, Prefix):
         where = slot(_group(node.fields), PREFIX, len(node.prefix))
-        return f"{value(node.prefix)} in s[{value(where)}]"
+        return f"{value(node.prefix)} in d[{value(where)}]"
     if isinstance(node, Substring):
-        return f"{value(node.needle)} in s[{value(slot('url', SUBSTRING))}]"
+        return f"{value(node.needle)} in d[{value(slot('url', SUBSTRING))}]"
     if isinstance(node, Sequence | Alternatives):
         positional: Positional = node
         fields = _fields_of(node)
@@ -168,7 +168,7 @@ def _presence(node: Positional, params: list[object]) -> str:
         return _expression(node, params)
     if isinstance(node, Sequence):
         words = _parameter(params, frozenset(node.keys))
-        return f"{words} <= s[{_parameter(params, slot(_group(node.fields), node.mode))}]"
+        return f"{words} <= d[{_parameter(params, slot(_group(node.fields), node.mode))}]"
     return "(" + " or ".join(_presence(option, params) for option in node.options) + ")"
 
 
