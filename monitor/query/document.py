@@ -1,7 +1,8 @@
 """An article analysed once for every rule: tokens, positions and stems per field, built lazily.
 
 Pure: imports only `monitor.models`. `spans(mode, term)` maps each occurrence's start position
-to its end; `terms(group, mode)` is what the presearcher looks words up in.
+to its end; the analysed document maps each `slot` (a field group's words in one mode) to its
+word set, which the presearcher and the generated rule tests look words up in.
 """
 
 from __future__ import annotations
