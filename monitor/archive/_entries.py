@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.archive._engine import insert
+from monitor.archive._engine import insert, is_postgres
 from monitor.archive._feeds import save_feed_state
 from monitor.archive._records import PollRecord
 from monitor.archive._schema import entries, matches, outbox, story_keys
@@ -105,10 +105,12 @@ def _resolve_stories(
         claim = insert(conn, story_keys).on_conflict_do_nothing(index_elements=[story_keys.c.key])
         _CLAIMS[conn.dialect.name] = claim
     conn.execute(claim, [{"key": key, "story": story} for key, story in claims.items()])
-    if not fresh:
+    if not fresh or not is_postgres(conn):
+        # SQLite: BEGIN IMMEDIATE serializes writers (across processes too), so the lookup
+        # above saw every claim there is, and no other can land before this one commits.
         return stories
-    # A concurrent writer may have claimed a key first (ON CONFLICT waited for its commit):
-    # its story is the existing one, so a story this poll started joins it.
+    # PostgreSQL: a concurrent writer may have claimed a key first (ON CONFLICT waited for
+    # its commit): its story is the existing one, so a story this poll started joins it.
     stored = _lookup(conn, [key for key, story in claims.items() if story in fresh])
     winners: dict[str, str] = {}
     for key, story in claims.items():
