@@ -343,10 +343,14 @@ def settle_heap() -> None:
     Each full collection walks every tracked object: with the 130,000 that startup leaves
     (before any rule set), one took 70-100 ms, a stall of the event loop every few seconds
     of a big cycle; after `gc.freeze()` it takes 5-13 ms. Frozen objects are still freed by
-    reference counting when dropped (a replaced rule set holds no cycles).
+    reference counting when dropped (a replaced rule set holds no cycles). A young collection
+    every 10,000 allocations rather than 700: a cycle over 10,000 feeds keeps each poll's
+    result and state to its end, which otherwise promoted enough to set off a 25-45 ms full
+    collection every second or so (bench/poll.py, the all-304 pass).
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
 
 
 @asynccontextmanager
