@@ -170,24 +170,25 @@ class AnalyzedDocument(dict[str, "set[str] | str"]):
     freed as soon as the matcher is done with it rather than by the cycle collector.
     """
 
-    __slots__ = ("_fields", "_prefixes", "_terms", "doc")
+    __slots__ = ("_fields", "doc")
 
     def __init__(self, doc: Document) -> None:
         super().__init__()
         self.doc = doc
         self._fields: dict[str, FieldView] = {}
-        self._terms: dict[tuple[str, str], set[str]] = {}
-        self._prefixes: dict[tuple[str, int], set[str]] = {}
 
     def __missing__(self, key: str) -> set[str] | str:
         group, mode, length = key.split(_SEP)
         found: set[str] | str
-        if mode == PREFIX:
-            found = self.prefixes(group, int(length))
+        if mode == PREFIX:  # one set per prefix length the rules use, not every prefix
+            size = int(length)
+            found = {word[:size] for word in self.terms(group, EXACT) if len(word) >= size}
         elif mode == SUBSTRING:
             found = self.field("url").folded
+        elif group == DEFAULT:
+            found = set().union(*(self.field(name).term_set(mode) for name in DEFAULT_FIELDS))
         else:
-            found = self.terms(group, mode)
+            found = self.field(group).term_set(mode)
         self[key] = found
         return found
 
@@ -200,27 +201,14 @@ class AnalyzedDocument(dict[str, "set[str] | str"]):
 
     def terms(self, group: str, mode: str) -> set[str]:
         """The words (or stems) of a field, or of title + summary + text for DEFAULT."""
-        key = (group, mode)
-        found = self._terms.get(key)
-        if found is None:
-            if group == DEFAULT:
-                found = set().union(*(self.field(name).term_set(mode) for name in DEFAULT_FIELDS))
-            else:
-                found = self.field(group).term_set(mode)
-            self._terms[key] = found
+        found = self[slot(group, mode)]
+        assert isinstance(found, set)  # only the URL substring slot holds a str
         return found
 
     def prefixes(self, group: str, length: int) -> set[str]:
-        """The first `length` characters of every word of the group that long or longer.
-
-        One set per prefix length the rules use, rather than every prefix of every word: a
-        rule set has a handful of lengths, an article thousands of prefixes.
-        """
-        key = (group, length)
-        found = self._prefixes.get(key)
-        if found is None:
-            found = {word[:length] for word in self.terms(group, EXACT) if len(word) >= length}
-            self._prefixes[key] = found
+        """The first `length` characters of every word of the group that long or longer."""
+        found = self[slot(group, PREFIX, length)]
+        assert isinstance(found, set)  # only the URL substring slot holds a str
         return found
 
 

@@ -7,7 +7,6 @@ with `…` where it was cut; marks are [start, end) spans inside the snippet.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
 from monitor.models import Hit
 from monitor.query.ast import FIELDS
@@ -20,9 +19,7 @@ from monitor.query.compiler import (
     Pattern,
     Positional,
     Proximity,
-    Span,
     Substring,
-    Word,
     near,
     near_spans,
     occurrences,
@@ -111,11 +108,7 @@ def _positional(node: Positional, doc: AnalyzedDocument, found: list[Found]) -> 
     label = _label(node)
     fields = node.options[0].fields if isinstance(node, Alternatives) else node.fields
     for name in fields:
-        view = doc.field(name)
-        if isinstance(node, Word):  # most hits: their spans as they are
-            spans: Iterable[Span] = view.spans(node.mode, node.key).items()
-        else:
-            spans = occurrences(node, view)
+        spans = occurrences(node, doc.field(name))
         if not spans:
             continue
         held = True
