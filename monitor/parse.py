@@ -58,10 +58,10 @@ _SKIP_HOURS = re.compile(rb"<skipHours\b[^>]*>(.*?)</skipHours\s*>", re.S | re.I
 _SKIP_DAYS = re.compile(rb"<skipDays\b[^>]*>(.*?)</skipDays\s*>", re.S | re.I)
 _HOUR = re.compile(rb"<hour\b[^>]*>\s*(\d{1,2})\s*</hour\s*>", re.I)
 _DAY = re.compile(rb"<day\b[^>]*>\s*([A-Za-z]+)\s*</day\s*>", re.I)
-# Bozo reasons that change nothing: served as text/plain, or a sloppy namespace prefix.
 # FeedParserDict.get runs its alias table in Python for every key; the keys read here are
 # its canonical ones, so plain dict.get returns the same value at a fraction of the cost.
 _get = dict.get
+# Bozo reasons that change nothing: served as text/plain, or a sloppy namespace prefix.
 _HARMLESS = (feedparser.NonXMLContentType, feedparser.UndeclaredNamespace)
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
