@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import hashlib
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,8 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor import pipeline
 from monitor.config import load_settings
@@ -244,3 +247,16 @@ def test_a_summary_is_archived_once_and_replays_as_it_matched(
     ruleset = compile_rules([RuleSpec(name, query) for name, query in rules.items()])
     replayed = {name for entry in stored for name in ruleset.fired(entry.document())}
     assert replayed == live
+
+
+_SPACES = " \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2003\u3000"
+
+
+@given(st.text(alphabet=st.sampled_from([*_SPACES, "a", "B", "\u00c9", "\u00df", ".", "1"])))
+def test_content_fingerprint_normalises_like_split_and_casefold(text: str) -> None:
+    """The ASCII fast path and the general one agree with the definition on every text."""
+    normal = " ".join(text.split()).casefold()
+    assert pipeline.content_fingerprint(text) == hashlib.sha256(normal.encode()).hexdigest()
+    assert pipeline.content_fingerprint(f"  {text.upper()}\n\n") == pipeline.content_fingerprint(
+        text.upper()
+    )
