@@ -29,6 +29,7 @@ _APOSTROPHE = re.compile(r"['’]")
 _CACHE_LIMIT = 200_000
 # ASCII text lower-cased, every byte no token may hold made a space (see `terms`).
 _MARKS = ".,'-"
+_MARK_BYTES = [mark.encode() for mark in _MARKS]
 _RUNS = bytes(
     byte if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in _MARKS) else 32
     for byte in range(256)
@@ -172,7 +173,13 @@ def terms(text: str, plain: list[str], extras: list[Extra]) -> None:
             else:
                 _compound(raw, plain, extras)
         return
-    runs = text.encode("ascii").translate(_RUNS).decode("ascii").split()
+    # A full stop or comma closing a run never changes its terms: dropped up front, most
+    # runs that held a mark (a sentence's last word) are plain words again.
+    data = (text.encode("ascii").translate(_RUNS) + b" ").replace(b". ", b" ").replace(b", ", b" ")
+    runs = data.decode("ascii").split()
+    if not any(mark in data for mark in _MARK_BYTES):
+        plain.extend(runs)
+        return
     simple = list(map(str.isalnum, runs))
     start = 0
     while True:
