@@ -221,3 +221,29 @@ def test_relative_links_resolve_against_xml_base_then_the_feed_url() -> None:
         "https://other.example/news/b.html",
         "https://example.org/top/c.html",
     ]
+
+
+def test_feedparser_reads_through_our_buffered_expat_driver() -> None:
+    """No libxml2 driver is tried (nor used where installed): expat, text in one piece."""
+    import xml.sax  # noqa: PLC0415 - only this test asks xml.sax for the driver
+
+    import feedparser.api  # noqa: PLC0415
+
+    assert feedparser.api.PREFERRED_XML_PARSERS == ["monitor.parse"]
+    reader = xml.sax.make_parser(feedparser.api.PREFERRED_XML_PARSERS)
+    pieces: list[str] = []
+
+    class Text(xml.sax.ContentHandler):
+        def characters(self, content: str) -> None:
+            pieces.append(content)
+
+    reader.setContentHandler(Text())
+    reader.feed(b"<t>&lt;p&gt;one\n&amp; two&lt;/p&gt;</t>")
+    reader.close()
+    assert pieces == ["<p>one\n& two</p>"]
+    body = b"<rss version='2.0'><channel><title>T</title><item><guid>g</guid>"
+    body += b"<description>&lt;p&gt;a &amp;amp; b&lt;/p&gt;\n&lt;p&gt;c&lt;/p&gt;</description>"
+    parsed = parse_feed(
+        body + b"</item></channel></rss>", feed_url="http://x/f", feed_name="f", now=NOW
+    )
+    assert parsed.entries[0].summary.split() == ["a", "&", "b", "c"]
