@@ -150,6 +150,8 @@ def _positional(
 def occurrences(node: Positional, view: FieldView) -> list[Span]:
     """The (start, end) positions where a word, prefix, phrase or hyphenated word occurs."""
     if isinstance(node, Word):
+        if node.key not in view.term_set(node.mode):  # most fields of most rules: absent
+            return []
         return list(view.spans(node.mode, node.key).items())
     if isinstance(node, Prefix):
         found: list[Span] = []
@@ -165,6 +167,8 @@ def occurrences(node: Positional, view: FieldView) -> list[Span]:
 
 
 def _sequence(view: FieldView, mode: str, keys: tuple[str, ...]) -> list[Span]:
+    if not view.term_set(mode).issuperset(keys):
+        return []
     first = view.spans(mode, keys[0])
     rest = []
     for key in keys[1:]:
