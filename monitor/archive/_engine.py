@@ -130,15 +130,18 @@ class Prepared:
     """
 
     sql: str
-    order: tuple[int, ...]  # per placeholder, the index of its value in a row
+    order: tuple[int, ...] | None  # per placeholder, the index of its value; None: in order
     keys: tuple[str, ...] | None  # the placeholders' names (pyformat); None when positional
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (placeholder, processor)
 
     def params(self, row: Sequence[Any]) -> tuple[Any, ...] | dict[str, Any]:
-        values = [row[index] for index in self.order]
-        for index, process in self.processors:
-            values[index] = process(values[index])
-        return tuple(values) if self.keys is None else dict(zip(self.keys, values, strict=True))
+        if self.order is not None:
+            row = [row[index] for index in self.order]
+        if self.processors:
+            row = list(row)
+            for index, process in self.processors:
+                row[index] = process(row[index])
+        return tuple(row) if self.keys is None else dict(zip(self.keys, row, strict=True))
 
     def execute(self, conn: sa.Connection, row: Sequence[Any]) -> sa.CursorResult[Any]:
         return conn.exec_driver_sql(self.sql, self.params(row))
@@ -158,7 +161,10 @@ def _compile(conn: sa.Connection, stmt: sa.ClauseElement, names: Sequence[str]) 
         render_schema_translate=bool(schemas),
     )
     assert isinstance(compiled, SQLCompiler)
-    placeholders = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+    if compiled.positional:
+        placeholders = list(compiled.positiontup or ())
+    else:
+        placeholders = list(dict.fromkeys(compiled.bind_names.values()))
     if sorted(placeholders) != sorted(names) or compiled.post_compile_params:
         # a Python-side default or an expanding IN would need SQLAlchemy's execution context
         raise ValueError(f"cannot prepare {stmt}: placeholders {placeholders}, given {names}")
@@ -169,9 +175,10 @@ def _compile(conn: sa.Connection, stmt: sa.ClauseElement, names: Sequence[str]) 
         if process is not None:
             processors.append((index, process))
     escaped = compiled.escaped_bind_names
+    order = tuple(names.index(name) for name in placeholders)
     return Prepared(
         sql=compiled.string,
-        order=tuple(names.index(name) for name in placeholders),
+        order=None if order == tuple(range(len(order))) else order,
         keys=None if compiled.positional else tuple(escaped.get(n, n) for n in placeholders),
         processors=tuple(processors),
     )
