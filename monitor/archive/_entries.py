@@ -135,8 +135,26 @@ def _resolve_stories(
     return [winners.get(story, story) for story in stories]
 
 
-# The entries upsert's parameters, in the order _entry_values gives them.
-_ENTRY_COLUMNS = [column.name for column in entries.c if column.name != "id"]
+# The entries upsert's columns, in the order _entry_values gives their values.
+_ENTRY_COLUMNS = (
+    "feed_url",
+    "entry_id",
+    "feed_name",
+    "canonical_url",
+    "title",
+    "link",
+    "published",
+    "summary",
+    "text",
+    "author",
+    "lang",
+    "tags",
+    "fingerprint",
+    "content_fingerprint",
+    "story",
+    "first_seen_at",
+    "last_seen_at",
+)
 
 
 def _entry_values(
@@ -164,7 +182,7 @@ def _entry_values(
     )
 
 
-def _upsert_statement(conn: sa.Connection, *, had_date: bool) -> tuple[Any, list[str]]:
+def _upsert_statement(conn: sa.Connection, *, had_date: bool) -> tuple[Any, tuple[str, ...]]:
     base = insert(conn, entries)
     keep = {"id", "feed_url", "entry_id", "story", "first_seen_at"} | (
         set() if had_date else {"published"}
