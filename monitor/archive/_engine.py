@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from monitor.errors import ArchiveError
 
@@ -113,3 +115,129 @@ def insert(conn: sa.Connection, table: sa.Table) -> Insert:
 
 def is_postgres(conn: sa.Connection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A Core statement compiled once, run with rows of values given in a fixed order.
+
+    Executing a Core statement sends every row through SQLAlchemy's generic parameter
+    machinery (a dict per row, each value through a chain of processors, expanding IN
+    rendered per call), which cost more than the database's own work on a poll's hot path.
+    Here the SQL is what SQLAlchemy compiles for the connection's dialect and schema, and each
+    value goes through the bind processor of its own SQLAlchemy type, looked up once: the
+    database receives exactly what the Core statement would have sent.
+    """
+
+    sql: str
+    order: tuple[int, ...] | None  # per placeholder, the index of its value; None: in order
+    keys: tuple[str, ...] | None  # the placeholders' names (pyformat); None when positional
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (placeholder, processor)
+
+    def params(self, row: Sequence[Any]) -> tuple[Any, ...] | dict[str, Any]:
+        if self.order is not None:
+            row = [row[index] for index in self.order]
+        if self.processors:
+            row = list(row)
+            for index, process in self.processors:
+                row[index] = process(row[index])
+        return tuple(row) if self.keys is None else dict(zip(self.keys, row, strict=True))
+
+    def execute(self, conn: sa.Connection, row: Sequence[Any]) -> sa.CursorResult[Any]:
+        return conn.exec_driver_sql(self.sql, self.params(row))
+
+    def executemany(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            conn.exec_driver_sql(self.sql, [self.params(row) for row in rows])
+
+
+def _compile(conn: sa.Connection, stmt: sa.ClauseElement, names: Sequence[str]) -> Prepared:
+    dialect = conn.dialect
+    schemas = conn.get_execution_options().get("schema_translate_map")
+    compiled = stmt.compile(
+        dialect=dialect,
+        column_keys=list(names),  # an INSERT's columns: exactly those given
+        schema_translate_map=schemas,
+        render_schema_translate=bool(schemas),
+    )
+    assert isinstance(compiled, SQLCompiler)
+    if compiled.positional:
+        placeholders = list(compiled.positiontup or ())
+    else:
+        placeholders = list(dict.fromkeys(compiled.bind_names.values()))
+    if sorted(placeholders) != sorted(names) or compiled.post_compile_params:
+        # a Python-side default or an expanding IN would need SQLAlchemy's execution context
+        raise ValueError(f"cannot prepare {stmt}: placeholders {placeholders}, given {names}")
+    processors = []
+    for index, name in enumerate(placeholders):
+        kind = compiled.binds[name].type
+        process = kind.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors.append((index, process))
+    escaped = compiled.escaped_bind_names
+    order = tuple(names.index(name) for name in placeholders)
+    return Prepared(
+        sql=compiled.string,
+        order=None if order == tuple(range(len(order))) else order,
+        keys=None if compiled.positional else tuple(escaped.get(n, n) for n in placeholders),
+        processors=tuple(processors),
+    )
+
+
+# (dialect, server version, schema map, caller's key) -> its statement, compiled once
+_PREPARED: dict[tuple[Any, ...], Prepared] = {}
+
+
+def prepared(
+    conn: sa.Connection,
+    key: Hashable,
+    build: Callable[[], tuple[sa.ClauseElement, Sequence[str]]],
+) -> Prepared:
+    """The statement `build` returns (with its parameters' names, the order of a row's
+    values), compiled once per dialect and schema under `key`."""
+    dialect = conn.dialect
+    schemas = conn.get_execution_options().get("schema_translate_map")
+    cache_key = (
+        dialect.name,
+        dialect.driver,
+        dialect.server_version_info,
+        frozenset(schemas.items()) if schemas else None,
+        key,
+    )
+    found = _PREPARED.get(cache_key)
+    if found is None:
+        stmt, names = build()
+        found = _PREPARED[cache_key] = _compile(conn, stmt, names)
+    return found
+
+
+_IN_CHUNK = 512  # values per IN list: below SQLite's oldest limit of 999 parameters
+
+
+def select_in(
+    conn: sa.Connection,
+    key: Hashable,
+    column: sa.ColumnElement[Any],
+    values: Sequence[Any],
+    build: Callable[[sa.ColumnElement[bool]], sa.Select[Any]],
+    **fixed: Any,
+) -> list[Sequence[Any]]:
+    """Rows of the SELECT `build` makes of `column IN values` (other parameters: `fixed`).
+
+    Prepared: the list goes in chunks of at most 512, each padded to a power of two by
+    repeating a value (which changes no IN), so that a few statements are compiled per `key`
+    instead of one per length.
+    """
+    rows: list[Sequence[Any]] = []
+    for start in range(0, len(values), _IN_CHUNK):
+        part = list(values[start : start + _IN_CHUNK])
+        size = 1 << (len(part) - 1).bit_length()
+        part += part[-1:] * (size - len(part))
+
+        def make(size: int = size) -> tuple[sa.ClauseElement, list[str]]:
+            binds = [sa.bindparam(f"in_{i}", type_=column.type) for i in range(size)]
+            return build(column.in_(binds)), [*fixed, *(bind.key for bind in binds)]
+
+        stmt = prepared(conn, (key, size), make)
+        rows.extend(stmt.execute(conn, [*fixed.values(), *part]))
+    return rows

@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.archive._engine import insert, is_postgres
+from monitor.archive._engine import insert, is_postgres, prepared, select_in
 from monitor.archive._feeds import save_feed_state
 from monitor.archive._records import PollRecord
 from monitor.archive._schema import entries, matches, outbox, story_keys
@@ -34,24 +35,23 @@ def _pairs(rows: Iterable[Any]) -> dict[str, str]:  # rows of two columns
     return {str(row[0]): str(row[1]) for row in rows}
 
 
-# Statements built once and reused: building a statement (its cache key above all) cost more
-# than executing it. An upsert's `excluded` proxies cost about 0.4 ms per entry.
-def _of_feed(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
-    """SELECT `columns` of one feed's entries with the given ids (params: feed, ids)."""
-    return sa.select(*columns).where(
-        entries.c.feed_url == sa.bindparam("feed"),
-        entries.c.entry_id.in_(sa.bindparam("ids", expanding=True)),
+# Hot statements are prepared (compiled once, run with tuples: see _engine.Prepared): building
+# a statement (its cache key above all) cost more than executing it, and SQLAlchemy's per-row
+# parameter handling about as much again.
+def _of_feed(
+    conn: sa.Connection, column: sa.Column[Any], feed_url: str, ids: Sequence[str]
+) -> list[Sequence[Any]]:
+    """(entry_id, `column`) of one feed's entries with the given ids."""
+    return select_in(
+        conn,
+        ("of_feed", column.name),
+        entries.c.entry_id,
+        ids,
+        lambda in_ids: sa.select(entries.c.entry_id, column).where(
+            entries.c.feed_url == sa.bindparam("feed"), in_ids
+        ),
+        feed=feed_url,
     )
-
-
-_FINGERPRINTS = _of_feed(entries.c.entry_id, entries.c.fingerprint)
-_STORIES = _of_feed(entries.c.entry_id, entries.c.story)
-_ROW_IDS = _of_feed(entries.c.entry_id, entries.c.id)
-_LOOKUP = sa.select(story_keys.c.key, story_keys.c.story).where(
-    story_keys.c.key.in_(sa.bindparam("keys", expanding=True))
-)
-_UPSERTS: dict[tuple[str, bool], Any] = {}
-_CLAIMS: dict[str, Any] = {}
 
 
 def unseen(conn: sa.Connection, feed_url: str, batch: Sequence[Entry]) -> list[Entry]:
@@ -59,7 +59,7 @@ def unseen(conn: sa.Connection, feed_url: str, batch: Sequence[Entry]) -> list[E
     if not batch:
         return []
     ids = list({entry.entry_id for entry in batch})
-    known = _pairs(conn.execute(_FINGERPRINTS, {"feed": feed_url, "ids": ids}))
+    known = _pairs(_of_feed(conn, entries.c.fingerprint, feed_url, ids))
     return [entry for entry in batch if known.get(entry.entry_id) != entry.fingerprint]
 
 
@@ -73,7 +73,20 @@ def _story_keys(entry: Entry, content_fingerprint: str) -> list[str]:
 
 
 def _lookup(conn: sa.Connection, keys: list[str]) -> dict[str, str]:
-    return _pairs(conn.execute(_LOOKUP, {"keys": keys}))
+    return _pairs(
+        select_in(
+            conn,
+            "story_keys",
+            story_keys.c.key,
+            keys,
+            lambda in_keys: sa.select(story_keys.c.key, story_keys.c.story).where(in_keys),
+        )
+    )
+
+
+def _claim_statement(conn: sa.Connection) -> tuple[sa.ClauseElement, list[str]]:
+    stmt = insert(conn, story_keys).on_conflict_do_nothing(index_elements=[story_keys.c.key])
+    return stmt, ["key", "story"]
 
 
 def _resolve_stories(
@@ -85,7 +98,7 @@ def _resolve_stories(
     insert for a whole poll; entries of one poll sharing a key share a story.
     """
     every = list(dict.fromkeys(key for keys, _ in wanted for key in keys))
-    known = _lookup(conn, every) if every else {}
+    known = _lookup(conn, every)
     claims: dict[str, str] = {}  # key -> the story this poll registers it for
     fresh: set[str] = set()
     stories: list[str] = []
@@ -100,11 +113,7 @@ def _resolve_stories(
         stories.append(story)
     if not claims:
         return stories
-    claim = _CLAIMS.get(conn.dialect.name)
-    if claim is None:
-        claim = insert(conn, story_keys).on_conflict_do_nothing(index_elements=[story_keys.c.key])
-        _CLAIMS[conn.dialect.name] = claim
-    conn.execute(claim, [{"key": key, "story": story} for key, story in claims.items()])
+    prepared(conn, "claim", lambda: _claim_statement(conn)).executemany(conn, list(claims.items()))
     if not fresh or not is_postgres(conn):
         # SQLite: BEGIN IMMEDIATE serializes writers (across processes too), so the lookup
         # above saw every claim there is, and no other can land before this one commits.
@@ -126,77 +135,93 @@ def _resolve_stories(
     return [winners.get(story, story) for story in stories]
 
 
+# The entries upsert's columns, in the order _entry_values gives their values.
+_ENTRY_COLUMNS = (
+    "feed_url",
+    "entry_id",
+    "feed_name",
+    "canonical_url",
+    "title",
+    "link",
+    "published",
+    "summary",
+    "text",
+    "author",
+    "lang",
+    "tags",
+    "fingerprint",
+    "content_fingerprint",
+    "story",
+    "first_seen_at",
+    "last_seen_at",
+)
+
+
 def _entry_values(
     feed_url: str, processed: ProcessedEntry, story: str, now: datetime
-) -> dict[str, Any]:
+) -> tuple[Any, ...]:
     entry, article = processed.entry, processed.article
-    return {
-        "feed_url": feed_url,
-        "entry_id": entry.entry_id,
-        "feed_name": entry.feed_name,
-        "canonical_url": entry.canonical_url,
-        "title": entry.title,
-        "link": entry.link,
-        "published": entry.published or now,
-        "summary": entry.summary,
-        "text": processed.text,
-        "author": entry.author or (article.author or "" if article else ""),
-        "lang": (article.language or "") if article else "",
-        "tags": list(entry.tags),
-        "fingerprint": entry.fingerprint,
-        "content_fingerprint": processed.content_fingerprint,
-        "story": story,
-        "first_seen_at": now,
-        "last_seen_at": now,
-    }
+    return (
+        feed_url,
+        entry.entry_id,
+        entry.feed_name,
+        entry.canonical_url,
+        entry.title,
+        entry.link,
+        entry.published or now,
+        entry.summary,
+        processed.text,
+        entry.author or (article.author or "" if article else ""),
+        (article.language or "") if article else "",
+        list(entry.tags),
+        entry.fingerprint,
+        processed.content_fingerprint,
+        story,
+        now,  # first_seen_at
+        now,  # last_seen_at
+    )
 
 
-def _upsert_statement(conn: sa.Connection, *, had_date: bool) -> Any:
-    key = (conn.dialect.name, had_date)
-    stmt = _UPSERTS.get(key)
-    if stmt is None:
-        base = insert(conn, entries)
-        keep = {"id", "feed_url", "entry_id", "story", "first_seen_at"} | (
-            set() if had_date else {"published"}
-        )
-        update = {c.name: base.excluded[c.name] for c in entries.c if c.name not in keep}
-        stmt = base.on_conflict_do_update(
-            index_elements=[entries.c.feed_url, entries.c.entry_id], set_=update
-        )
-        _UPSERTS[key] = stmt
-    return stmt
+def _upsert_statement(conn: sa.Connection, *, had_date: bool) -> tuple[Any, tuple[str, ...]]:
+    base = insert(conn, entries)
+    keep = {"id", "feed_url", "entry_id", "story", "first_seen_at"} | (
+        set() if had_date else {"published"}
+    )
+    update = {c.name: base.excluded[c.name] for c in entries.c if c.name not in keep}
+    stmt = base.on_conflict_do_update(
+        index_elements=[entries.c.feed_url, entries.c.entry_id], set_=update
+    )
+    return stmt, _ENTRY_COLUMNS
 
 
-def _upsert_entries(conn: sa.Connection, rows: list[dict[str, Any]], dated: list[bool]) -> None:
+def _upsert_entries(conn: sa.Connection, rows: list[tuple[Any, ...]], dated: list[bool]) -> None:
     """Insert or update the poll's entries: one executemany per kind (dated or not)."""
     for had_date in (True, False):
         chosen = [row for row, flag in zip(rows, dated, strict=True) if flag is had_date]
-        if chosen:
-            conn.execute(_upsert_statement(conn, had_date=had_date), chosen)
+        build = partial(_upsert_statement, conn, had_date=had_date)
+        prepared(conn, ("upsert", had_date), build).executemany(conn, chosen)
 
 
 def _entry_ids(conn: sa.Connection, feed_url: str, ids: list[str]) -> dict[str, int]:
     """Row ids of entries of one feed (only matched entries need theirs)."""
-    found = conn.execute(_ROW_IDS, {"feed": feed_url, "ids": ids})
-    return {entry_id: int(row_id) for entry_id, row_id in found}
+    return {str(row[0]): int(row[1]) for row in _of_feed(conn, entries.c.id, feed_url, ids)}
 
 
-_INSERTS: dict[tuple[str, str], Any] = {}  # (dialect, table) -> INSERT ... ON CONFLICT DO NOTHING
+def _insert_new(
+    conn: sa.Connection, table: sa.Table, unique: list[str], row: dict[str, Any]
+) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new row's id, else None."""
 
-
-def _insert_new(conn: sa.Connection, table: sa.Table, unique: list[str]) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect and table:
-    building it per row (its cache key above all) cost more than running it."""
-    key = (conn.dialect.name, table.name)
-    stmt = _INSERTS.get(key)
-    if stmt is None:
+    def build() -> tuple[sa.ClauseElement, list[str]]:
         stmt = (
             insert(conn, table)
             .on_conflict_do_nothing(index_elements=[table.c[name] for name in unique])
             .returning(table.c.id)
         )
-        _INSERTS[key] = stmt
-    return stmt
+        return stmt, list(row)
+
+    stmt = prepared(conn, ("insert_new", table.name), build)
+    return stmt.execute(conn, list(row.values())).scalar()
 
 
 def _insert_match(
@@ -212,7 +237,7 @@ def _insert_match(
         "marks": [list(mark) for mark in match.marks],
         "detected_at": now,
     }
-    return conn.execute(_insert_new(conn, matches, ["rule", "story"]), values).scalar()
+    return _insert_new(conn, matches, ["rule", "story"], values)
 
 
 def _insert_alert(
@@ -225,7 +250,7 @@ def _insert_alert(
         "next_attempt_at": now,
         "created_at": now,
     }
-    return conn.execute(_insert_new(conn, outbox, ["key"]), values).scalar() is not None
+    return _insert_new(conn, outbox, ["key"], values) is not None
 
 
 def record_poll(
@@ -233,9 +258,7 @@ def record_poll(
 ) -> PollRecord:
     """Everything one poll learnt, in the caller's transaction; the feed state goes last."""
     ids = list({p.entry.entry_id for p in processed})
-    stories: dict[str, str] = {}
-    if ids:
-        stories = _pairs(conn.execute(_STORIES, {"feed": state.url, "ids": ids}))
+    stories = _pairs(_of_feed(conn, entries.c.story, state.url, ids))
     wanted = []
     for item in processed:
         keys = _story_keys(item.entry, item.content_fingerprint)

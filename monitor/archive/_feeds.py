@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.archive._engine import insert
+from monitor.archive._engine import insert, prepared
 from monitor.archive._schema import feeds
 from monitor.models import FeedState
 
@@ -38,9 +38,6 @@ def feed_states(conn: sa.Connection) -> list[FeedState]:
     return [_state(row) for row in rows]
 
 
-_SAVES: dict[str, Any] = {}  # the upsert, built once per dialect (building it costs most)
-
-
 def save_feed_state(conn: sa.Connection, state: FeedState) -> None:
     """Upsert by url; the lease columns are left alone."""
     save_feed_states(conn, [state])
@@ -48,14 +45,16 @@ def save_feed_state(conn: sa.Connection, state: FeedState) -> None:
 
 def save_feed_states(conn: sa.Connection, states: Sequence[FeedState]) -> None:
     """Upsert many feeds' states in the caller's transaction."""
-    stmt = _SAVES.get(conn.dialect.name)
-    if stmt is None:
+
+    def build() -> tuple[sa.ClauseElement, tuple[str, ...]]:
         base = insert(conn, feeds)
         update = {name: base.excluded[name] for name in _STATE_FIELDS if name != "url"}
         stmt = base.on_conflict_do_update(index_elements=[feeds.c.url], set_=update)
-        _SAVES[conn.dialect.name] = stmt
-    if states:  # one executemany; a shallow dict per state (asdict deep-copies every value)
-        conn.execute(stmt, [{name: getattr(s, name) for name in _STATE_FIELDS} for s in states])
+        return stmt, _STATE_FIELDS
+
+    # prepared (see _engine.Prepared), one executemany; astuple would deep-copy every value
+    rows = [tuple(getattr(state, name) for name in _STATE_FIELDS) for state in states]
+    prepared(conn, "save_feed_state", build).executemany(conn, rows)
 
 
 def claim_due_feeds(

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.archive._engine import insert, is_postgres
+from monitor.archive._engine import insert, is_postgres, prepared
 from monitor.archive._read import entries_by_id, filter_matches, match_row, match_select
 from monitor.archive._records import MatchRow, StoredEntry
 from monitor.archive._schema import entries, matches, pg_search
@@ -101,16 +101,24 @@ def index_form(text: str) -> str:
     return plain if plain.isascii() else _NOT_WORD.sub(" ", plain)
 
 
+def _pg_index(conn: sa.Connection) -> tuple[sa.ClauseElement, list[str]]:
+    """Upsert of an entry's document (built once: an upsert's `excluded` costs most)."""
+    document = sa.func.to_tsvector(_SIMPLE, sa.bindparam("document", type_=sa.String))
+    stmt = insert(conn, pg_search).values(
+        entry=sa.bindparam("entry", type_=sa.Integer), document=document
+    )
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[pg_search.c.entry], set_={"document": stmt.excluded.document}
+    )
+    return upsert, ["entry", "document"]
+
+
 def index_entry(conn: sa.Connection, entry_row: int, title: str, text: str) -> None:
     """(Re)index one matched entry."""
     title, text = index_form(title), index_form(text)
     if is_postgres(conn):
-        document = sa.func.to_tsvector(_SIMPLE, title + " " + text)
-        stmt = insert(conn, pg_search).values(entry=entry_row, document=document)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[pg_search.c.entry], set_={"document": stmt.excluded.document}
-            )
+        prepared(conn, "pg_search", lambda: _pg_index(conn)).execute(
+            conn, (entry_row, title + " " + text)
         )
         return
     conn.exec_driver_sql("DELETE FROM search_index WHERE rowid = ?", (entry_row,))

@@ -111,6 +111,20 @@ def test_same_content_under_another_url_is_the_same_story(archive: Archive) -> N
     assert record == PollRecord(new_entries=1, new_matches=0, new_alerts=0)
 
 
+def test_a_poll_of_more_entries_than_one_lookup_takes(archive: Archive) -> None:
+    """Lookups go in chunks of 512 ids or keys: a poll of 1100 entries spans three."""
+    items = [processed(entry(str(i)), *([match()] if i % 100 == 7 else [])) for i in range(1100)]
+    record = archive.record_poll(FeedState(FEED_A), items, NOW)
+    assert record == PollRecord(new_entries=1100, new_matches=11, new_alerts=22)
+    batch = [item.entry for item in items]
+    changed = [replace(batch[i], fingerprint="edited") for i in (3, 700, 1099)]
+    assert archive.unseen(FEED_A, [*batch, *changed]) == changed
+    again = archive.record_poll(FeedState(FEED_A), [replace(items[707], matches=())], NOW)
+    assert again == PollRecord(new_entries=0, new_matches=0, new_alerts=0)
+    titles = sorted(f"Title {i}" for i in range(7, 1100, 100))
+    assert sorted(row.title for row in archive.matches()) == titles
+
+
 def test_a_new_rule_on_a_known_story_alerts_once(archive: Archive) -> None:
     archive.record_poll(FeedState(FEED_A), [processed(entry("1"), match("iraq"))], NOW)
     again = processed(entry("1", fingerprint="v2"), match("iraq"), match("syria"))
