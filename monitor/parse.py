@@ -53,6 +53,15 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LINK_SCHEMES = frozenset({"http", "https"})
+# An absolute http(s) URL that urlsplit and urljoin keep as it is: lower-case scheme, a host
+# of plain ASCII (no userinfo, no IPv6 literal), maybe a port, a path without ";" (urlparse
+# would split off its params), a non-empty query and fragment if any ("?" or "#" alone would
+# be dropped), nothing urlsplit strips or removes (controls, spaces). Groups: scheme, host,
+# port, path, query.
+_PLAIN_URL = re.compile(
+    r"(https?)://([A-Za-z0-9_][A-Za-z0-9_.-]*)(?::([0-9]+))?"
+    r"(/[^\x00-\x20\x7f?#;]*)?(?:\?([^\x00-\x20\x7f#]+))?(?:#[^\x00-\x20\x7f]+)?"
+)
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _SKIP_HOURS = re.compile(rb"<skipHours\b[^>]*>(.*?)</skipHours\s*>", re.S | re.I)
 _SKIP_DAYS = re.compile(rb"<skipDays\b[^>]*>(.*?)</skipDays\s*>", re.S | re.I)
@@ -142,24 +151,21 @@ def canonical_url(url: str) -> str:
     Scheme and host are lower-cased, the default port dropped, an empty path becomes "/";
     the remaining query parameters keep their order and their original encoding.
     """
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host
-    if port is not None and port != _DEFAULT_PORTS.get(scheme):
-        netloc = f"{host}:{port}"
-    if parts.username is not None:
-        userinfo = parts.netloc.rpartition("@")[0]
-        netloc = f"{userinfo}@{netloc}"
-    kept = [p for p in parts.query.split("&") if p and not _is_tracking(p)]
-    path = parts.path or ("/" if netloc else "")
-    return urlunsplit((scheme, netloc, path, "&".join(kept), ""))
+    url = url.strip()
+    plain = _PLAIN_URL.fullmatch(url)
+    if not plain:
+        return _split_canonical(url)
+    # Nearly every link: its parts read off the match, as urlsplit would give them.
+    scheme, host, port, path, query = plain.groups()
+    number = int(port) if port else None
+    return _canonical(
+        scheme=scheme,
+        host=host.lower().rstrip("."),
+        port=number if number is not None and number <= 65535 else None,  # as .port raises
+        userinfo=None,
+        path=path or "",
+        query=query or "",
+    )
 
 
 def entry_fingerprint(*, title: str, summary: str, link: str | None) -> str:
@@ -241,9 +247,15 @@ def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime
 
 def _link(raw: object, feed_url: str) -> str | None:
     """An absolute http(s) link, else None (e.g. a `urn:` guid feedparser used as link)."""
-    if not isinstance(raw, str) or not raw.strip():
+    link = raw.strip() if isinstance(raw, str) else ""
+    if not link:
         return None
-    link = urljoin(feed_url, raw.strip())
+    if _PLAIN_URL.fullmatch(link):
+        # urljoin hands such a link back unchanged, at the cost of three urlsplits; only its
+        # ValueError on a malformed feed URL is kept (urlsplit caches the feed URL's parts).
+        urlsplit(feed_url)
+        return link
+    link = urljoin(feed_url, link)
     return link if urlsplit(link).scheme.lower() in _LINK_SCHEMES else None
 
 
@@ -320,6 +332,38 @@ def _not_a_feed(body: bytes, content_type: str | None, reason: str | None) -> st
     if not head.lstrip().startswith(b"<"):
         return f"not a feed: not XML ({mime})"
     return f"not a feed: {reason or 'no RSS, Atom or RDF root element'}"
+
+
+def _split_canonical(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return _canonical(
+        scheme=parts.scheme.lower(),
+        host=host,
+        port=port,
+        userinfo=parts.netloc.rpartition("@")[0] if parts.username is not None else None,
+        path=parts.path,
+        query=parts.query,
+    )
+
+
+def _canonical(
+    *, scheme: str, host: str, port: int | None, userinfo: str | None, path: str, query: str
+) -> str:
+    netloc = host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{host}:{port}"
+    if userinfo is not None:
+        netloc = f"{userinfo}@{netloc}"
+    kept = [p for p in query.split("&") if p and not _is_tracking(p)]
+    path = path or ("/" if netloc else "")
+    return urlunsplit((scheme, netloc, path, "&".join(kept), ""))
 
 
 def _is_tracking(param: str) -> bool:

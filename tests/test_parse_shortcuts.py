@@ -1,0 +1,72 @@
+"""Parse shortcuts: each gives exactly what the general code it skips would give.
+
+The plain-URL regex stands in for urljoin and urlsplit; the references here are those calls,
+as `_link` and `canonical_url` made them before the shortcut.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.parse import _PLAIN_URL, _link, _split_canonical, canonical_url
+
+SCHEMES = ["http", "https", "HTTP", "Https", "ftp", "urn", "javascript", ""]
+SEPARATORS = ["://", ":", "//", ":///"]
+HOSTS = [
+    *("a.example", "News.Example.COM", "a.example.", "x_y.example", "-a", "127.0.0.1", "."),
+    *("a.example:80", "a.example:443", "a.example:8080", "a.example:0080", "a.example:99999"),
+    *("a.example:", "a.example:x", "u:pw@a.example", "[2001:db8::1]:80", "[::1", "é.example", ""),
+]
+PATHS = ["", "/", "/a/b", "/a;b", "/a;", "/ä", "/a b", "/a\tb", "/%20", "/../b", "a", "/\x00"]
+QUERIES = ["", "?", "?q=1", "?utm_source=x&q=1&fbclid=2", "?&&", "?UTM_X=1", "?utm%5Fa=1", "?a=1?b"]
+FRAGMENTS = ["", "#", "#top", "#a#b", "# x"]
+EDGES = ["", " ", "\t", "\n", "\x00", "\xa0"]
+BASES = ["https://example.org/feeds/atom.xml", "http://Example.ORG:8080/f?x=1", "", "http://[bad/"]
+
+# http(s) URLs, where the shortcut applies or nearly does, and anything else
+plain_urls = st.tuples(
+    *(st.sampled_from(choices) for choices in (["http://", "https://"], HOSTS, PATHS)),
+    *(st.sampled_from(choices) for choices in (QUERIES, FRAGMENTS)),
+).map("".join)
+other_urls = st.tuples(
+    *(st.sampled_from(choices) for choices in (EDGES, SCHEMES, SEPARATORS, HOSTS, PATHS)),
+    *(st.sampled_from(choices) for choices in (QUERIES, FRAGMENTS, EDGES)),
+).map("".join)
+urls = plain_urls | other_urls
+
+
+def _outcome(function: object, *args: object) -> object:
+    assert callable(function)
+    try:
+        return function(*args)
+    except ValueError as exc:
+        return ("ValueError", str(exc))
+
+
+def _link_by_urljoin(raw: str, feed_url: str) -> str | None:
+    if not raw.strip():
+        return None
+    link = urljoin(feed_url, raw.strip())
+    return link if urlsplit(link).scheme.lower() in {"http", "https"} else None
+
+
+@settings(max_examples=1500, deadline=None)
+@given(urls, st.sampled_from(BASES))
+def test_link_shortcut_agrees_with_urljoin(raw: str, feed_url: str) -> None:
+    assert _outcome(_link, raw, feed_url) == _outcome(_link_by_urljoin, raw, feed_url)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(urls)
+def test_canonical_shortcut_agrees_with_urlsplit(url: str) -> None:
+    assert _outcome(canonical_url, url) == _outcome(_split_canonical, url.strip())
+
+
+def test_the_common_link_takes_the_shortcut() -> None:
+    link = "https://News.example.com:8443/a/b.html?id=3&utm_source=rss#top"
+    assert _PLAIN_URL.fullmatch(link)
+    assert _link(link, "http://other.example/feed") == link
+    assert canonical_url(link) == "https://news.example.com:8443/a/b.html?id=3"
