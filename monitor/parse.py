@@ -371,9 +371,27 @@ def _is_tracking(param: str) -> bool:
     return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
 
 
+_LONG_LINE = 64
+_TWO_SPACES = re.compile("  ")  # finds "  " faster than `in` does
+_ASCII_SPACES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # what str.split() splits on, but " "
+
+
 def _squeeze(text: str) -> str:
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+    """Each line's whitespace runs made single spaces; blank lines dropped."""
+    if len(text) < _LONG_LINE and text.isprintable():  # one line: no line break is printable
+        return " ".join(text.split())
+    lines = [line if _squeezed(line) else " ".join(line.split()) for line in text.splitlines()]
+    return "\n".join([line for line in lines if line])
+
+
+def _squeezed(line: str) -> bool:
+    """Whether `" ".join(line.split())` is `line` itself, told in a third of the time for a
+    long line (no list of words); False for a short one, which that costs as little as this."""
+    if len(line) < _LONG_LINE or line[0] == " " or line[-1] == " " or _TWO_SPACES.search(line):
+        return False
+    if line.isascii():  # unchanged by deleting the other ASCII whitespace: there is none
+        return len(line.encode().translate(None, _ASCII_SPACES)) == len(line)
+    return line.isprintable()  # every whitespace character but " " is unprintable
 
 
 # fmt: off

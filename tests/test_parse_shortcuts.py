@@ -1,7 +1,7 @@
 """Parse shortcuts: each gives exactly what the general code it skips would give.
 
-The plain-URL regex stands in for urljoin and urlsplit; the references here are those calls,
-as `_link` and `canonical_url` made them before the shortcut.
+The plain-URL regex stands in for urljoin and urlsplit, `_squeezed` for splitting a line into
+words; the references here are the code each replaced.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from urllib.parse import urljoin, urlsplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.parse import _PLAIN_URL, _link, _split_canonical, canonical_url
+from monitor.parse import _PLAIN_URL, _link, _split_canonical, _squeeze, canonical_url
 
 SCHEMES = ["http", "https", "HTTP", "Https", "ftp", "urn", "javascript", ""]
 SEPARATORS = ["://", ":", "//", ":///"]
@@ -70,3 +70,21 @@ def test_the_common_link_takes_the_shortcut() -> None:
     assert _PLAIN_URL.fullmatch(link)
     assert _link(link, "http://other.example/feed") == link
     assert canonical_url(link) == "https://news.example.com:8443/a/b.html?id=3"
+
+
+# Every kind of whitespace and line break, printable and unprintable neighbours, and words
+# long enough to make a line take the no-split path.
+SPACES = [" ", "  ", "\t", "\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0"]
+OTHERS = ["\u2028", "\u3000", "\u200b", "\x01", "a", "word", "é", "x" * 70, "Iraq troops"]
+texts = st.lists(st.sampled_from(SPACES + OTHERS), max_size=20).map("".join)
+
+
+def _squeeze_by_words(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(texts)
+def test_squeeze_agrees_with_splitting_every_line(text: str) -> None:
+    assert _squeeze(text) == _squeeze_by_words(text)
