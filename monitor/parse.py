@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import unescape
 from html.parser import HTMLParser
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 from xml.sax import SAXParseException
@@ -175,8 +176,10 @@ def entry_fingerprint(*, title: str, summary: str, link: str | None) -> str:
     the time of the request) would otherwise have every item processed again at each poll,
     its pages fetched again, and would never look silent. Only new words are news.
     """
-    data = [title, summary, link or ""]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    # json.dumps([title, summary, link or ""]) to the byte: its list is "[", the strings as
+    # its default encoder quotes them, ", " between; without the encoder's per-call setup.
+    data = f"[{_json_string(title)}, {_json_string(summary)}, {_json_string(link or '')}]"
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 def _prepare(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:

@@ -1,17 +1,26 @@
 """Parse shortcuts: each gives exactly what the general code it skips would give.
 
 The plain-URL regex stands in for urljoin and urlsplit, `_squeezed` for splitting a line into
-words; the references here are the code each replaced.
+words, the fingerprint's own JSON for json.dumps; the references are the code each replaced.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from urllib.parse import urljoin, urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.parse import _PLAIN_URL, _link, _split_canonical, _squeeze, canonical_url
+from monitor.parse import (
+    _PLAIN_URL,
+    _link,
+    _split_canonical,
+    _squeeze,
+    canonical_url,
+    entry_fingerprint,
+)
 
 SCHEMES = ["http", "https", "HTTP", "Https", "ftp", "urn", "javascript", ""]
 SEPARATORS = ["://", ":", "//", ":///"]
@@ -88,3 +97,16 @@ def _squeeze_by_words(text: str) -> str:
 @given(texts)
 def test_squeeze_agrees_with_splitting_every_line(text: str) -> None:
     assert _squeeze(text) == _squeeze_by_words(text)
+
+
+any_text = st.text(st.characters(blacklist_categories=()))  # surrogates and controls too
+
+
+@settings(max_examples=1000, deadline=None)
+@given(any_text, any_text, st.none() | any_text)
+def test_fingerprint_hashes_what_json_dumps_gives(
+    title: str, summary: str, link: str | None
+) -> None:
+    data = json.dumps([title, summary, link or ""]).encode()
+    expected = hashlib.sha256(data).hexdigest()
+    assert entry_fingerprint(title=title, summary=summary, link=link) == expected
