@@ -1,7 +1,7 @@
 """Parse shortcuts: each gives exactly what the general code it skips would give.
 
-The plain-URL regex stands in for urljoin and urlsplit, `_squeezed` for splitting a line into
-words, the fingerprint's own JSON for json.dumps; the references are the code each replaced.
+The plain-URL regex stands in for urljoin and urlsplit, `_single_spaced` for splitting lines
+into words, the fingerprint's own JSON for json.dumps; the references are the code each replaced.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def test_the_common_link_takes_the_shortcut() -> None:
 # Every kind of whitespace and line break, printable and unprintable neighbours, and words
 # long enough to make a line take the no-split path.
 SPACES = [" ", "  ", "\t", "\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0"]
-OTHERS = ["\u2028", "\u3000", "\u200b", "\x01", "a", "word", "é", "x" * 70, "Iraq troops"]
+OTHERS = ["\u2028", "\u3000", "\u200b", "\x01", "a", "word", "é", "x" * 70, "Iraq troops", "\n\n"]
 texts = st.lists(st.sampled_from(SPACES + OTHERS), max_size=20).map("".join)
 
 
