@@ -289,8 +289,8 @@ def _plain(detail: dict[str, Any] | None, fallback: object) -> str:
 
 
 def _tags(tags: Iterable[dict[str, Any]]) -> tuple[str, ...]:
-    names = (_squeeze(_get(t, "term") or _get(t, "label") or "") for t in tags)
-    return tuple(dict.fromkeys(n for n in names if n))
+    names = [_squeeze(_get(t, "term") or _get(t, "label") or "") for t in tags]
+    return tuple(dict.fromkeys(filter(None, names)))
 
 
 def _positive_int(value: object) -> int | None:
