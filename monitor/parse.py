@@ -154,19 +154,7 @@ def canonical_url(url: str) -> str:
     """
     url = url.strip()
     plain = _PLAIN_URL.fullmatch(url)
-    if not plain:
-        return _split_canonical(url)
-    # Nearly every link: its parts read off the match, as urlsplit would give them.
-    scheme, host, port, path, query = plain.groups()
-    number = int(port) if port else None
-    return _canonical(
-        scheme=scheme,
-        host=host.lower().rstrip("."),
-        port=number if number is not None and number <= 65535 else None,  # as .port raises
-        userinfo=None,
-        path=path or "",
-        query=query or "",
-    )
+    return _plain_canonical(plain) if plain else _split_canonical(url)
 
 
 def entry_fingerprint(*, title: str, summary: str, link: str | None) -> str:
@@ -222,7 +210,7 @@ def _entries(
 
 def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime) -> Entry:
     title = _plain(_get(item, "title_detail"), _get(item, "title", ""))
-    link = _link(_get(item, "link"), feed_url)
+    link, canonical = _link(_get(item, "link"), feed_url)
     # (FeedParserDict.get("updated_parsed") would fall back to published, with a warning)
     updated = _utc(_get(item, "updated_parsed"))
     published = _utc(_get(item, "published_parsed")) or updated
@@ -238,7 +226,7 @@ def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime
         entry_id=entry_id,
         title=title,
         link=link,
-        canonical_url=canonical_url(link) if link else None,
+        canonical_url=canonical,
         summary=summary,
         author=_plain(_get(item, "author_detail"), _get(item, "author", "")),
         published=min(published, now) if published else None,
@@ -248,18 +236,22 @@ def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime
     )
 
 
-def _link(raw: object, feed_url: str) -> str | None:
-    """An absolute http(s) link, else None (e.g. a `urn:` guid feedparser used as link)."""
+def _link(raw: object, feed_url: str) -> tuple[str, str] | tuple[None, None]:
+    """An absolute http(s) link and its canonical URL; None twice for anything else (e.g. a
+    `urn:` guid feedparser used as link)."""
     link = raw.strip() if isinstance(raw, str) else ""
     if not link:
-        return None
-    if _PLAIN_URL.fullmatch(link):
+        return None, None
+    plain = _PLAIN_URL.fullmatch(link)
+    if plain:
         # urljoin hands such a link back unchanged, at the cost of three urlsplits; only its
         # ValueError on a malformed feed URL is kept (urlsplit caches the feed URL's parts).
         urlsplit(feed_url)
-        return link
+        return link, _plain_canonical(plain)
     link = urljoin(feed_url, link)
-    return link if urlsplit(link).scheme.lower() in _LINK_SCHEMES else None
+    if urlsplit(link).scheme.lower() not in _LINK_SCHEMES:
+        return None, None
+    return link, canonical_url(link)
 
 
 def _utc(value: object) -> datetime | None:
@@ -335,6 +327,21 @@ def _not_a_feed(body: bytes, content_type: str | None, reason: str | None) -> st
     if not head.lstrip().startswith(b"<"):
         return f"not a feed: not XML ({mime})"
     return f"not a feed: {reason or 'no RSS, Atom or RDF root element'}"
+
+
+def _plain_canonical(plain: re.Match[str]) -> str:
+    """canonical_url of a URL `_PLAIN_URL` matched: its parts read off the match, as urlsplit
+    would give them."""
+    scheme, host, port, path, query = plain.groups()
+    number = int(port) if port else None
+    return _canonical(
+        scheme=scheme,
+        host=host.lower().rstrip("."),
+        port=number if number is not None and number <= 65535 else None,  # as .port raises
+        userinfo=None,
+        path=path or "",
+        query=query or "",
+    )
 
 
 def _split_canonical(url: str) -> str:
