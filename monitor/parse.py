@@ -271,9 +271,12 @@ def _utc(value: object) -> datetime | None:
 
 def _summary(item: dict[str, Any]) -> str:
     """Plain text of the longer of the entry's content and summary."""
-    candidates = [_plain(c, _get(c, "value", "")) for c in _get(item, "content") or ()]
-    candidates.append(_plain(_get(item, "summary_detail"), _get(item, "summary", "")))
-    return max(candidates, key=len)
+    summary = _plain(_get(item, "summary_detail"), _get(item, "summary", ""))
+    content = _get(item, "content")
+    if not content:  # (most RSS items)
+        return summary
+    candidates = [_plain(c, _get(c, "value", "")) for c in content]
+    return max([*candidates, summary], key=len)  # the first longest: content before summary
 
 
 def _plain(detail: dict[str, Any] | None, fallback: object) -> str:
