@@ -393,7 +393,7 @@ def _is_tracking(param: str) -> bool:
     return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
 
 
-_LONG_LINE = 64
+_LONG_LINE = 64  # shorter text is split into words at once: that costs no more than a check
 _TWO_SPACES = re.compile("  ")  # finds "  " faster than `in` does
 _ASCII_SPACES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # what str.split() splits on, but " "
 
@@ -415,7 +415,7 @@ def _squeeze(text: str) -> str:
 
 
 def _single_spaced(text: str) -> bool:
-    """Whether `text` is words with one space between each two, i.e. `" ".join(text.split())`."""
+    """Whether `text` is `" ".join(text.split())` already: words, one space between each two."""
     if text[:1] == " " or text[-1:] == " " or _TWO_SPACES.search(text):
         return False
     if text.isascii():  # unchanged by deleting the other ASCII whitespace: there is none
