@@ -76,6 +76,11 @@ class Entry:
     tags: tuple[str, ...] = ()  # the item's categories
     fingerprint: str = ""
 
+    def __reduce__(self) -> tuple[type[Entry], tuple[object, ...]]:
+        # Unpickled by __init__ from the field values: a slots dataclass's own __setstate__
+        # calls fields() for each of the entries parse workers send the poller.
+        return Entry, _field_values(self)
+
 
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
@@ -89,6 +94,9 @@ class ParsedFeed:
     update_frequency: int | None = None  # sy:updateFrequency
     skip_hours: tuple[int, ...] = ()
     skip_days: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[type[ParsedFeed], tuple[object, ...]]:
+        return ParsedFeed, _field_values(self)  # as Entry's
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,11 @@ class Document:
     lang: str = ""
     feed_name: str = ""  # for rules restricted with `feeds = [...]`
     feed_tags: tuple[str, ...] = ()  # the feed's configured tags, for rules with `tags = [...]`
+
+
+def _field_values(record: Entry | ParsedFeed) -> tuple[object, ...]:
+    """A slots dataclass's field values in order: its __slots__ are its fields."""
+    return tuple(map(record.__getattribute__, record.__slots__))
 
 
 def feed_label(name: str, title: str, url: str) -> str:

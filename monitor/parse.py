@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from html import unescape
 from html.parser import HTMLParser
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 from urllib.parse import unquote_plus, urljoin, urlsplit, urlunsplit
 from xml.parsers.expat import XMLParserType
@@ -56,9 +57,19 @@ TRACKING_PARAMS = frozenset(
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _LINK_SCHEMES = frozenset({"http", "https"})
+# An absolute http(s) URL that urlsplit and urljoin keep as it is: lower-case scheme, a host
+# of plain ASCII (no userinfo, no IPv6 literal), maybe a port, a path without ";" (urlparse
+# would split off its params), a non-empty query and fragment if any ("?" or "#" alone would
+# be dropped), nothing urlsplit strips or removes (controls, spaces). Groups: scheme, host,
+# port, path, query.
+_PLAIN_URL = re.compile(
+    r"(https?)://([A-Za-z0-9_][A-Za-z0-9_.-]*)(?::([0-9]+))?"
+    r"(/[^\x00-\x20\x7f?#;]*)?(?:\?([^\x00-\x20\x7f#]+))?(?:#[^\x00-\x20\x7f]+)?"
+)
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _SKIP_HOURS = re.compile(rb"<skipHours\b[^>]*>(.*?)</skipHours\s*>", re.S | re.I)
 _SKIP_DAYS = re.compile(rb"<skipDays\b[^>]*>(.*?)</skipDays\s*>", re.S | re.I)
+_SKIP_EITHER = re.compile(rb"<skip(?:Hours|Days)\b", re.I)
 _HOUR = re.compile(rb"<hour\b[^>]*>\s*(\d{1,2})\s*</hour\s*>", re.I)
 _DAY = re.compile(rb"<day\b[^>]*>\s*([A-Za-z]+)\s*</day\s*>", re.I)
 # FeedParserDict.get runs its alias table in Python for every key; the keys read here are
@@ -157,6 +168,10 @@ def parse_feed(
         count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
         warning = f"{problem}: parsed {count} anyway"
     channel = parsed.feed
+    # Both read from where either element first could start (mostly nowhere): one scan of
+    # the body, not two.
+    either = _SKIP_EITHER.search(body)
+    skip_from = either.start() if either else len(body)
     return ParsedFeed(
         title=_plain(_get(channel, "title_detail"), _get(channel, "title", "")),
         entries=tuple(entries),
@@ -164,8 +179,8 @@ def parse_feed(
         ttl_minutes=_positive_int(_get(channel, "ttl")),
         update_period=(_get(channel, "sy_updateperiod") or "").strip().lower() or None,
         update_frequency=_positive_int(_get(channel, "sy_updatefrequency")),
-        skip_hours=_skip_hours(body),
-        skip_days=_skip_days(body),
+        skip_hours=_skip_hours(body, skip_from),
+        skip_days=_skip_days(body, skip_from),
     )
 
 
@@ -175,24 +190,9 @@ def canonical_url(url: str) -> str:
     Scheme and host are lower-cased, the default port dropped, an empty path becomes "/";
     the remaining query parameters keep their order and their original encoding.
     """
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    netloc = host
-    if port is not None and port != _DEFAULT_PORTS.get(scheme):
-        netloc = f"{host}:{port}"
-    if parts.username is not None:
-        userinfo = parts.netloc.rpartition("@")[0]
-        netloc = f"{userinfo}@{netloc}"
-    kept = [p for p in parts.query.split("&") if p and not _is_tracking(p)]
-    path = parts.path or ("/" if netloc else "")
-    return urlunsplit((scheme, netloc, path, "&".join(kept), ""))
+    url = url.strip()
+    plain = _PLAIN_URL.fullmatch(url)
+    return _plain_canonical(plain) if plain else _split_canonical(url)
 
 
 def entry_fingerprint(*, title: str, summary: str, link: str | None) -> str:
@@ -202,8 +202,10 @@ def entry_fingerprint(*, title: str, summary: str, link: str | None) -> str:
     the time of the request) would otherwise have every item processed again at each poll,
     its pages fetched again, and would never look silent. Only new words are news.
     """
-    data = [title, summary, link or ""]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    # json.dumps([title, summary, link or ""]) to the byte: its list is "[", the strings as
+    # its default encoder quotes them, ", " between; without the encoder's per-call setup.
+    data = f"[{_json_string(title)}, {_json_string(summary)}, {_json_string(link or '')}]"
+    return hashlib.sha256(data.encode()).hexdigest()
 
 
 def _prepare(body: bytes, content_type: str | None) -> tuple[bytes, str | None]:
@@ -246,7 +248,7 @@ def _entries(
 
 def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime) -> Entry:
     title = _plain(_get(item, "title_detail"), _get(item, "title", ""))
-    link = _link(_get(item, "link"), feed_url)
+    link, canonical = _link(_get(item, "link"), feed_url)
     # (FeedParserDict.get("updated_parsed") would fall back to published, with a warning)
     updated = _utc(_get(item, "updated_parsed"))
     published = _utc(_get(item, "published_parsed")) or updated
@@ -262,7 +264,7 @@ def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime
         entry_id=entry_id,
         title=title,
         link=link,
-        canonical_url=canonical_url(link) if link else None,
+        canonical_url=canonical,
         summary=summary,
         author=_plain(_get(item, "author_detail"), _get(item, "author", "")),
         published=min(published, now) if published else None,
@@ -272,12 +274,22 @@ def _entry(item: dict[str, Any], *, feed_url: str, feed_name: str, now: datetime
     )
 
 
-def _link(raw: object, feed_url: str) -> str | None:
-    """An absolute http(s) link, else None (e.g. a `urn:` guid feedparser used as link)."""
-    if not isinstance(raw, str) or not raw.strip():
-        return None
-    link = urljoin(feed_url, raw.strip())
-    return link if urlsplit(link).scheme.lower() in _LINK_SCHEMES else None
+def _link(raw: object, feed_url: str) -> tuple[str, str] | tuple[None, None]:
+    """An absolute http(s) link and its canonical URL; None twice for anything else (e.g. a
+    `urn:` guid feedparser used as link)."""
+    link = raw.strip() if isinstance(raw, str) else ""
+    if not link:
+        return None, None
+    plain = _PLAIN_URL.fullmatch(link)
+    if plain:
+        # urljoin hands such a link back unchanged, at the cost of three urlsplits; only its
+        # ValueError on a malformed feed URL is kept (urlsplit caches the feed URL's parts).
+        urlsplit(feed_url)
+        return link, _plain_canonical(plain)
+    link = urljoin(feed_url, link)
+    if urlsplit(link).scheme.lower() not in _LINK_SCHEMES:
+        return None, None
+    return link, canonical_url(link)
 
 
 def _utc(value: object) -> datetime | None:
@@ -292,9 +304,12 @@ def _utc(value: object) -> datetime | None:
 
 def _summary(item: dict[str, Any]) -> str:
     """Plain text of the longer of the entry's content and summary."""
-    candidates = [_plain(c, _get(c, "value", "")) for c in _get(item, "content") or ()]
-    candidates.append(_plain(_get(item, "summary_detail"), _get(item, "summary", "")))
-    return max(candidates, key=len)
+    summary = _plain(_get(item, "summary_detail"), _get(item, "summary", ""))
+    content = _get(item, "content")
+    if not content:  # (most RSS items)
+        return summary
+    candidates = [_plain(c, _get(c, "value", "")) for c in content]
+    return max([*candidates, summary], key=len)  # the first longest: content before summary
 
 
 def _plain(detail: dict[str, Any] | None, fallback: object) -> str:
@@ -307,8 +322,8 @@ def _plain(detail: dict[str, Any] | None, fallback: object) -> str:
 
 
 def _tags(tags: Iterable[dict[str, Any]]) -> tuple[str, ...]:
-    names = (_squeeze(_get(t, "term") or _get(t, "label") or "") for t in tags)
-    return tuple(dict.fromkeys(n for n in names if n))
+    names = [_squeeze(_get(t, "term") or _get(t, "label") or "") for t in tags]
+    return tuple(dict.fromkeys(filter(None, names)))
 
 
 def _positive_int(value: object) -> int | None:
@@ -319,15 +334,15 @@ def _positive_int(value: object) -> int | None:
     return number if number > 0 else None
 
 
-def _skip_hours(body: bytes) -> tuple[int, ...]:
+def _skip_hours(body: bytes, start: int) -> tuple[int, ...]:
     """RSS <skipHours> (feedparser keeps only the last <hour>, so read the bytes)."""
-    found = _SKIP_HOURS.search(body)
+    found = _SKIP_HOURS.search(body, start)
     hours = (int(h) for h in _HOUR.findall(found.group(1))) if found else ()
     return tuple(sorted({h for h in hours if 0 <= h <= 23}))
 
 
-def _skip_days(body: bytes) -> tuple[str, ...]:
-    found = _SKIP_DAYS.search(body)
+def _skip_days(body: bytes, start: int) -> tuple[str, ...]:
+    found = _SKIP_DAYS.search(body, start)
     days = {d.decode().capitalize() for d in _DAY.findall(found.group(1))} if found else set()
     return tuple(d for d in _DAYS if d in days)
 
@@ -355,14 +370,90 @@ def _not_a_feed(body: bytes, content_type: str | None, reason: str | None) -> st
     return f"not a feed: {reason or 'no RSS, Atom or RDF root element'}"
 
 
+def _plain_canonical(plain: re.Match[str]) -> str:
+    """canonical_url of a URL `_PLAIN_URL` matched: its parts read off the match, as urlsplit
+    would give them."""
+    scheme, host, port, path, query = plain.groups()
+    number = int(port) if port else None
+    return _canonical(
+        scheme=scheme,
+        host=host.lower().rstrip("."),
+        port=number if number is not None and number <= 65535 else None,  # as .port raises
+        userinfo=None,
+        path=path or "",
+        query=query or "",
+    )
+
+
+def _split_canonical(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return _canonical(
+        scheme=parts.scheme.lower(),
+        host=host,
+        port=port,
+        userinfo=parts.netloc.rpartition("@")[0] if parts.username is not None else None,
+        path=parts.path,
+        query=parts.query,
+    )
+
+
+def _canonical(
+    *, scheme: str, host: str, port: int | None, userinfo: str | None, path: str, query: str
+) -> str:
+    netloc = host
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        netloc = f"{host}:{port}"
+    if userinfo is not None:
+        netloc = f"{userinfo}@{netloc}"
+    query = "&".join([p for p in query.split("&") if p and not _is_tracking(p)])
+    path = path or ("/" if netloc else "")
+    if not (scheme and netloc):
+        return urlunsplit((scheme, netloc, path, query, ""))
+    # What urlunsplit gives here (a path after a host starts with "/"), without its argument
+    # coercion, which took most of its time.
+    return f"{scheme}://{netloc}{path}?{query}" if query else f"{scheme}://{netloc}{path}"
+
+
 def _is_tracking(param: str) -> bool:
     name = unquote_plus(param.partition("=")[0]).strip().lower()
     return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
 
 
+_LONG_LINE = 64  # shorter text is split into words at once: that costs no more than a check
+_TWO_SPACES = re.compile("  ")  # finds "  " faster than `in` does
+_ASCII_SPACES = b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"  # what str.split() splits on, but " "
+
+
 def _squeeze(text: str) -> str:
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+    """Each line's whitespace runs made single spaces; blank lines dropped."""
+    if len(text) < _LONG_LINE and text.isprintable():  # one line: no line break is printable
+        return " ".join(text.split())
+    # Long text is nearly always squeezed already but for its blank lines: without them, one
+    # look at all of it tells so in a third of the time splitting its lines into words takes.
+    joined = "\n".join(filter(None, text.split("\n")))
+    if _single_spaced(joined.replace("\n", " ")):
+        return joined
+    lines = [
+        line if len(line) >= _LONG_LINE and _single_spaced(line) else " ".join(line.split())
+        for line in text.splitlines()
+    ]
+    return "\n".join([line for line in lines if line])
+
+
+def _single_spaced(text: str) -> bool:
+    """Whether `text` is `" ".join(text.split())` already: words, one space between each two."""
+    if text[:1] == " " or text[-1:] == " " or _TWO_SPACES.search(text):
+        return False
+    if text.isascii():  # unchanged by deleting the other ASCII whitespace: there is none
+        return len(text.encode().translate(None, _ASCII_SPACES)) == len(text)
+    return text.isprintable()  # every whitespace character but " " is unprintable
 
 
 # fmt: off
