@@ -146,7 +146,7 @@ def _check(url: httpx.URL | str, subject: str) -> httpx.URL:
         )
     if not parsed.host:
         raise FetchError(f"no host in {str(parsed)!r}", kind="bad-url", subject=subject)
-    return parsed.copy_with(fragment=None)
+    return parsed.copy_with(fragment=None) if parsed.fragment else parsed  # copy_with parses again
 
 
 def _httpcore_transport(
