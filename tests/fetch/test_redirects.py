@@ -143,3 +143,13 @@ def test_header_values_are_read_as_httpx_reads_them(
     got = fetch_one(server.url("/old"))
     assert got.final_url == server.url("/caf%C3%A9")
     assert got.headers["cache-control"] == "public, max-age=600"
+
+
+def test_fragments_are_dropped_from_the_feed_url_and_redirect_targets(
+    server: ScriptedServer, fetch_one: FetchOne
+) -> None:
+    server.scripts["/old"] = moved(301, "/new#top")
+    server.scripts["/new"] = ok
+    got = fetch_one(server.url("/old#section"))
+    assert (got.status, got.final_url) == (200, server.url("/new"))
+    assert got.permanent_url == server.url("/new")
