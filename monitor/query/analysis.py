@@ -240,6 +240,17 @@ def stems(words: Iterable[str], language: str) -> list[str]:
     return [memo[w] for w in words]
 
 
+def stem_set(words: set[str], language: str) -> set[str]:
+    """The distinct stems of the distinct folded `words`."""
+    memo = _STEMS.get(language)
+    if memo is not None:
+        try:
+            return {memo[w] for w in words}  # nearly always all known: no list between
+        except KeyError:
+            pass
+    return set(stems(words, language))
+
+
 def stem(word: str, language: str) -> str:
     """The stem of one folded word."""
     return stems([word], language)[0]

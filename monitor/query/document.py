@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from monitor.models import Document
-from monitor.query.analysis import Extra, char_offsets, fold_case, stems, terms
+from monitor.query.analysis import Extra, char_offsets, fold_case, stem_set, stems, terms
 from monitor.query.ast import DEFAULT_FIELDS
 
 Spans = dict[int, int]  # start position -> end position of each occurrence of one term
@@ -78,10 +78,11 @@ class FieldView:
         if found is None:
             if mode == EXACT or self.name == "lang":
                 found = set(self.plain)
-                found.update(term for term, _, _ in self.extras)
+                if self.extras:
+                    found.update(term for term, _, _ in self.extras)
                 found.discard("")
             else:
-                found = set(stems(self.term_set(EXACT), mode))
+                found = stem_set(self.term_set(EXACT), mode)
             self._sets[mode] = found
         return found
 
@@ -193,11 +194,10 @@ class AnalyzedDocument(dict[str, "set[str] | str"]):
         return found
 
     def field(self, name: str) -> FieldView:
-        try:
-            return self._fields[name]
-        except KeyError:
+        view = self._fields.get(name)  # not try/except: every field misses once per article
+        if view is None:
             view = self._fields[name] = FieldView(name, _values(self.doc, name))
-            return view
+        return view
 
     def terms(self, group: str, mode: str) -> set[str]:
         """The words (or stems) of a field, or of title + summary + text for DEFAULT."""
