@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from monitor.archive import SCHEMA_VERSION, Archive
+from monitor.archive._engine import make_engine
 from monitor.errors import ArchiveError
 from monitor.models import FeedState
 
@@ -44,6 +45,16 @@ def test_sqlite_creates_the_parent_directory_and_uses_wal(tmp_path: Path) -> Non
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:
         assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+def test_sqlite_connections_are_tuned_for_polls(tmp_path: Path) -> None:
+    """Every connection of the archive's engine: WAL, no fsync per commit, rarer checkpoints."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'archive.db'}", schema=None)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("pragma journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("pragma synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("pragma wal_autocheckpoint").scalar() == 10_000
     engine.dispose()
 
 
