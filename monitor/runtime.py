@@ -386,6 +386,8 @@ async def open_runtime(settings: Settings, *, workers: bool = True) -> AsyncIter
             feeds=feed_jobs(settings),
             metrics=metrics,
         )
+        if pool is not None:
+            await pool.start()  # after Pipeline gave the pool its rules
         settle_heap()
         try:
             yield runtime

@@ -90,6 +90,14 @@ class ExtractorPool:
         with self._lock:
             self._rules = (self._rules[0] + 1, None if specs is None else tuple(specs))
 
+    async def start(self) -> None:
+        """Start every worker now and bring its rules up to date, rather than at the first
+        jobs: a daemon's first cycle then parses at once, and a worker that cannot start
+        fails the start-up, not a feed."""
+        await asyncio.gather(
+            *(self.run(sleep_then_return, 0.0, None) for _ in range(self.processes))
+        )
+
     async def extract(self, html: bytes, url: str | None) -> Article:
         """`extract_article` in a worker; ExtractError on timeout, death or an empty page."""
         return await self.run(extract_article, html[: self.max_bytes], url=url)

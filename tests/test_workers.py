@@ -104,6 +104,18 @@ def test_parses_and_matches_with_the_rules_it_was_last_given() -> None:
         assert match.marks
 
 
+def test_start_brings_up_every_worker_with_the_rules() -> None:
+    with ExtractorPool(2, deadline=10.0) as pool:
+        pool.set_rules([RuleSpec("derby", "title:derby")])
+        asyncio.run(pool.start())
+        started = pool.pids
+        assert len(set(started)) == 2
+        assert all(worker.rules == pool._rules[0] for worker in pool._all)  # compiled already
+        found = _parse_and_match(pool)
+        assert pool.pids == started  # no worker started at the first job
+        assert found == {"Late Goal Settles City Derby": ["derby"]}
+
+
 def test_workers_run_below_the_event_loop(pool: ExtractorPool) -> None:
     """With both cores parsing, the poller's loop still gets a core when a socket is ready."""
     asyncio.run(pool.run(sleep_then_return, 0, None))
