@@ -69,7 +69,6 @@ _PLAIN_URL = re.compile(
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _SKIP_HOURS = re.compile(rb"<skipHours\b[^>]*>(.*?)</skipHours\s*>", re.S | re.I)
 _SKIP_DAYS = re.compile(rb"<skipDays\b[^>]*>(.*?)</skipDays\s*>", re.S | re.I)
-_SKIP_EITHER = re.compile(rb"<skip(?:Hours|Days)\b", re.I)
 _HOUR = re.compile(rb"<hour\b[^>]*>\s*(\d{1,2})\s*</hour\s*>", re.I)
 _DAY = re.compile(rb"<day\b[^>]*>\s*([A-Za-z]+)\s*</day\s*>", re.I)
 # FeedParserDict.get runs its alias table in Python for every key; the keys read here are
@@ -168,10 +167,6 @@ def parse_feed(
         count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
         warning = f"{problem}: parsed {count} anyway"
     channel = parsed.feed
-    # Both read from where either element first could start (mostly nowhere): one scan of
-    # the body, not two.
-    either = _SKIP_EITHER.search(body)
-    skip_from = either.start() if either else len(body)
     return ParsedFeed(
         title=_plain(_get(channel, "title_detail"), _get(channel, "title", "")),
         entries=tuple(entries),
@@ -179,8 +174,8 @@ def parse_feed(
         ttl_minutes=_positive_int(_get(channel, "ttl")),
         update_period=(_get(channel, "sy_updateperiod") or "").strip().lower() or None,
         update_frequency=_positive_int(_get(channel, "sy_updatefrequency")),
-        skip_hours=_skip_hours(body, skip_from),
-        skip_days=_skip_days(body, skip_from),
+        skip_hours=_skip_hours(body),
+        skip_days=_skip_days(body),
     )
 
 
@@ -334,15 +329,15 @@ def _positive_int(value: object) -> int | None:
     return number if number > 0 else None
 
 
-def _skip_hours(body: bytes, start: int) -> tuple[int, ...]:
+def _skip_hours(body: bytes) -> tuple[int, ...]:
     """RSS <skipHours> (feedparser keeps only the last <hour>, so read the bytes)."""
-    found = _SKIP_HOURS.search(body, start)
+    found = _SKIP_HOURS.search(body)
     hours = (int(h) for h in _HOUR.findall(found.group(1))) if found else ()
     return tuple(sorted({h for h in hours if 0 <= h <= 23}))
 
 
-def _skip_days(body: bytes, start: int) -> tuple[str, ...]:
-    found = _SKIP_DAYS.search(body, start)
+def _skip_days(body: bytes) -> tuple[str, ...]:
+    found = _SKIP_DAYS.search(body)
     days = {d.decode().capitalize() for d in _DAY.findall(found.group(1))} if found else set()
     return tuple(d for d in _DAYS if d in days)
 
