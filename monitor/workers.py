@@ -55,11 +55,11 @@ class RemoteError(Exception):
 class ExtractorPool:
     """Runs extraction and large parses in `processes` worker processes, off the event loop.
 
-        Workers start on first use. Each job has `deadline` seconds of worker time; a worker
-        that overruns (or dies) is killed, the job raises ExtractError (ParseError for parses)
-        and the next job starts a fresh worker. A worker retires after `max_jobs` extraction jobs
-    (lxml's memory; a parse does not count: respawning costs a second of imports). Usable
-        as a context manager, sync or async.
+    Workers start on first use, or all at once with `start()`. Each job has `deadline` seconds
+    of worker time; a worker that overruns (or dies) is killed, the job raises ExtractError
+    (ParseError for parses) and the next job starts a fresh worker. A worker retires after
+    `max_jobs` extraction jobs (lxml's memory; a parse does not count: respawning costs a
+    second of imports). Usable as a context manager, sync or async.
     """
 
     def __init__(
