@@ -1,15 +1,21 @@
 """Parse shortcuts: each gives exactly what the general code it skips would give.
 
 The plain-URL regex stands in for urljoin and urlsplit, `_single_spaced` for splitting lines
-into words, the fingerprint's own JSON for json.dumps; the references are the code each replaced.
+into words, the fingerprint's own JSON for json.dumps, and the two helpers we give feedparser
+for its own `_urljoin` and `copy.deepcopy`; the references are the code each replaced.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+import feedparser
+import feedparser.mixin
+from feedparser.urls import _urljoin as feedparser_urljoin
+from feedparser.util import FeedParserDict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +23,9 @@ from monitor.parse import (
     _PLAIN_URL,
     _is_tracking,
     _link,
+    _ShallowContentCopy,
     _squeeze,
+    _urljoin,
     canonical_url,
     entry_fingerprint,
 )
@@ -132,3 +140,31 @@ def test_fingerprint_hashes_what_json_dumps_gives(
     data = json.dumps([title, summary, link or ""]).encode()
     expected = hashlib.sha256(data).hexdigest()
     assert entry_fingerprint(title=title, summary=summary, link=link) == expected
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(["", *BASES]), urls)
+def test_feedparser_urljoin_shortcut_agrees_with_feedparsers_own(base: str, uri: str) -> None:
+    assert feedparser.mixin._urljoin is _urljoin  # feedparser's parses run through it
+    assert _urljoin(base, uri) == feedparser_urljoin(base, uri)
+
+
+def test_content_parameters_are_copied_not_shared() -> None:
+    assert feedparser.mixin.copy is _ShallowContentCopy
+    params = FeedParserDict({"type": "text/html", "language": None, "base": "http://x/"})
+    copied = _ShallowContentCopy.deepcopy(params)
+    assert type(copied) is FeedParserDict
+    assert copied == copy.deepcopy(params)
+    assert copied is not params
+    nested = FeedParserDict({"type": "text/html", "list": ["a"]})  # not ours to shortcut
+    deep = _ShallowContentCopy.deepcopy(nested)
+    assert deep == nested
+    assert deep["list"] is not nested["list"]
+    body = b"""<rss version="2.0"><channel><title>T</title>
+        <item><title>a</title><description>one</description></item>
+        <item><title>b</title><description>two</description></item></channel></rss>"""
+    first, second = feedparser.parse(body, response_headers={}).entries
+    assert first.summary_detail == {**second.summary_detail, "value": "one"}
+    assert first.summary_detail is not second.summary_detail
+    assert first.title_detail["value"] == "a"
+    assert second.title_detail["value"] == "b"
