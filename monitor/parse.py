@@ -109,8 +109,9 @@ def create_parser() -> ExpatParser:
 # is named instead.
 feedparser.api.PREFERRED_XML_PARSERS[:] = [__name__]
 
-# Two of feedparser's per-element helpers, replaced by exact shortcuts (pinned: feedparser <7;
-# tests/test_parse.py checks that they are in place and change no parse).
+# Exact shortcuts for feedparser's per-element work: its URL join, its copies of content
+# parameters and its reads of them (pinned: feedparser <7; tests/test_parse_shortcuts.py
+# checks that each is in place and gives what feedparser's own code gives).
 _feedparser_urljoin = feedparser.mixin._urljoin
 _IMMUTABLE = (str, int, type(None))
 
@@ -135,15 +136,48 @@ class _ShallowContentCopy:
 
     @staticmethod
     def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
-        if type(value) is FeedParserDict and all(
+        if type(value) in _CONTENT_DICTS and all(
             isinstance(item, _IMMUTABLE) for item in value.values()
         ):
             return FeedParserDict(value)
         return copy.deepcopy(value, memo)
 
 
+class _ContentParams(FeedParserDict):  # type: ignore[misc] # feedparser is untyped
+    """The content parameters of the element being read, `get` as plain as dict's.
+
+    feedparser asks them for `type` and `base64` some thirty times an entry, each time
+    through FeedParserDict's alias table in Python (a missing key raises and catches a
+    KeyError: 1.2 us). None of their keys is an alias, so dict.get gives the same value.
+    """
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in _CONTENT_KEYS:
+            return dict.get(self, key, default)
+        return super().get(key, default)
+
+
+_CONTENT_KEYS = frozenset({"type", "language", "base", "base64", "mode", "value"})
+_CONTENT_DICTS = (FeedParserDict, _ContentParams)
+
+
+class _StrictFeedParser(feedparser.api.StrictFeedParser):  # type: ignore[misc]
+    """feedparser's strict (SAX) parser, holding its content parameters as `_ContentParams`."""
+
+    contentparams: dict[str, Any]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.contentparams = _ContentParams(self.contentparams)
+
+    def push_content(self, *args: Any) -> None:
+        super().push_content(*args)
+        self.contentparams = _ContentParams(self.contentparams)
+
+
 feedparser.mixin._urljoin = _urljoin
 feedparser.mixin.copy = _ShallowContentCopy
+feedparser.api.StrictFeedParser = _StrictFeedParser
 
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),

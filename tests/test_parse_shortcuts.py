@@ -13,6 +13,7 @@ import json
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import feedparser
+import feedparser.api
 import feedparser.mixin
 from feedparser.urls import _urljoin as feedparser_urljoin
 from feedparser.util import FeedParserDict
@@ -21,10 +22,12 @@ from hypothesis import strategies as st
 
 from monitor.parse import (
     _PLAIN_URL,
+    _ContentParams,
     _is_tracking,
     _link,
     _ShallowContentCopy,
     _squeeze,
+    _StrictFeedParser,
     _urljoin,
     canonical_url,
     entry_fingerprint,
@@ -168,3 +171,29 @@ def test_content_parameters_are_copied_not_shared() -> None:
     assert first.summary_detail is not second.summary_detail
     assert first.title_detail["value"] == "a"
     assert second.title_detail["value"] == "b"
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "base64", "mode", "updated", "url", "href"]), any_text
+    ),
+    st.sampled_from(["type", "language", "base", "base64", "mode", "value", "updated", "url"]),
+)
+def test_content_parameters_get_what_feedparsers_dict_gets(items: dict[str, str], key: str) -> None:
+    assert _ContentParams(items).get(key, 0) == FeedParserDict(items).get(key, 0)
+
+
+def test_feedparser_reads_with_our_strict_parser_and_hands_out_its_own_dicts() -> None:
+    assert feedparser.api.StrictFeedParser is _StrictFeedParser
+    body = b"""<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">&lt;b&gt;T</title>
+        <entry><id>1</id><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">x</div>
+        </content><summary>s</summary></entry></feed>"""
+    parsed = feedparser.parse(body, response_headers={})
+    (entry,) = parsed.entries
+    details = [parsed.feed.title_detail, entry.summary_detail, *entry.content]
+    assert [type(detail) for detail in details] == [FeedParserDict] * 3
+    assert [detail["type"] for detail in details] == [
+        "text/html",
+        "text/plain",
+        "application/xhtml+xml",
+    ]
