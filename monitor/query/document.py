@@ -19,6 +19,8 @@ EXACT = ""  # the mode of unstemmed (folded) words
 PREFIX = "*prefix"
 SUBSTRING = "*sub"
 _SEP = "\x1f"
+# between two terms in the line `FieldView.spans` searches: no word holds a control character
+_GAP = "\x00"
 
 
 def slot(group: str, mode: str, length: int = 0) -> str:
@@ -56,7 +58,7 @@ class FieldView:
         self._values = values
         self._starts: list[int] = []  # the position of each value's first term
         self._postings: dict[str, dict[str, Spans]] = {}  # mode -> term -> spans, as asked
-        self._stemmed: dict[str, tuple[list[str], list[str]]] = {}
+        self._stemmed: dict[str, tuple[str, list[str], list[str]]] = {}
         self._sets: dict[str, set[str]] = {}
         self._folded: str | None = None
         self._sorted: list[str] | None = None
@@ -89,9 +91,10 @@ class FieldView:
     def spans(self, mode: str, key: str) -> Spans:
         """{start: end} of each occurrence of `key` (a word, or a stem in `mode`'s language).
 
-        Found per key on demand with list.index rather than by indexing every word up front:
-        a rule set asks about a few words of each article, and most articles have none of them
-        (even when 100 rules fire, a C scan per word beat one Python pass indexing them all).
+        Found per key on demand rather than by indexing every word up front: a rule set asks
+        about a few words of each article, and most articles have none of them. The terms are
+        joined into one line, searched with str.find and the position counted with str.count
+        (C scans of characters; list.index compared every term as an object, 8x slower).
         """
         known = self._postings.get(mode)
         if known is None:
@@ -100,31 +103,38 @@ class FieldView:
         if found is None:
             found = {}
             if key in self.term_set(mode):
-                keys, joined = self._keys(mode)
-                position = -1
-                try:
-                    while True:
-                        position = keys.index(key, position + 1)
+                line, keys, joined = self._keys(mode)
+                if line:
+                    needle = f"{_GAP}{key}{_GAP}"
+                    at = line.find(needle)
+                    position = counted = 0
+                    while at >= 0:
+                        position += line.count(_GAP, counted, at)
+                        counted = at
                         found[position] = position
-                except ValueError:
-                    pass
+                        at = line.find(needle, at + len(needle) - 1)
+                else:
+                    found.update((at, at) for at, term in enumerate(keys) if term == key)
                 for term, (_, start, end) in zip(joined, self.extras, strict=True):
                     if term == key:
                         found.setdefault(start, end)
             known[key] = found
         return found
 
-    def _keys(self, mode: str) -> tuple[list[str], list[str]]:
-        """The term at each position and each joined word's term: folded words, or their
-        stems in `mode`'s language."""
+    def _keys(self, mode: str) -> tuple[str, list[str], list[str]]:
+        """The terms of the field joined into one line, each after a `_GAP` ("" if a term
+        holds one: a language code from a feed can), the terms and each joined word's term:
+        folded words, or their stems in `mode`'s language."""
         found = self._stemmed.get(mode)
         if found is None:
             joined = [term for term, _, _ in self.extras]
-            if mode == EXACT or self.name == "lang":
-                found = (self.plain, joined)
-            else:
-                found = (stems(self.plain, mode), stems(joined, mode))
-            self._stemmed[mode] = found
+            plain = self.plain
+            if mode != EXACT and self.name != "lang":
+                plain, joined = stems(plain, mode), stems(joined, mode)
+            line = _GAP.join(["", *plain, ""])
+            if line.count(_GAP) != len(plain) + 1:
+                line = ""
+            found = self._stemmed[mode] = (line, plain, joined)
         return found
 
     def with_prefix(self, prefix: str) -> list[str]:
