@@ -21,6 +21,7 @@ SUBSTRING = "*sub"
 _SEP = "\x1f"
 # between two terms in the line `FieldView.spans` searches: no word holds a control character
 _GAP = "\x00"
+_SCANS = 6  # keys of one field and mode found by scanning its text, before it is mapped
 
 
 def slot(group: str, mode: str, length: int = 0) -> str:
@@ -41,8 +42,8 @@ class FieldView:
         "_sets",
         "_sorted",
         "_starts",
-        "_stemmed",
         "_stops",
+        "_terms",
         "_values",
         "extras",
         "name",
@@ -58,7 +59,7 @@ class FieldView:
         self._values = values
         self._starts: list[int] = []  # the position of each value's first term
         self._postings: dict[str, dict[str, Spans]] = {}  # mode -> term -> spans, as asked
-        self._stemmed: dict[str, tuple[str, list[str], list[str]]] = {}
+        self._terms: dict[str, _Terms] = {}  # per mode, once a span is asked for
         self._sets: dict[str, set[str]] = {}
         self._folded: str | None = None
         self._sorted: list[str] | None = None
@@ -89,13 +90,7 @@ class FieldView:
         return found
 
     def spans(self, mode: str, key: str) -> Spans:
-        """{start: end} of each occurrence of `key` (a word, or a stem in `mode`'s language).
-
-        Found per key on demand rather than by indexing every word up front: a rule set asks
-        about a few words of each article, and most articles have none of them. The terms are
-        joined into one line, searched with str.find and the position counted with str.count
-        (C scans of characters; list.index compared every term as an object, 8x slower).
-        """
+        """{start: end} of each occurrence of `key` (a word, or a stem in `mode`'s language)."""
         known = self._postings.get(mode)
         if known is None:
             known = self._postings[mode] = {}
@@ -103,38 +98,19 @@ class FieldView:
         if found is None:
             found = {}
             if key in self.term_set(mode):
-                line, keys, joined = self._keys(mode)
-                if line:
-                    needle = f"{_GAP}{key}{_GAP}"
-                    at = line.find(needle)
-                    position = counted = 0
-                    while at >= 0:
-                        position += line.count(_GAP, counted, at)
-                        counted = at
-                        found[position] = position
-                        at = line.find(needle, at + len(needle) - 1)
-                else:
-                    found.update((at, at) for at, term in enumerate(keys) if term == key)
-                for term, (_, start, end) in zip(joined, self.extras, strict=True):
+                terms = self._terms.get(mode) or self._keys(mode)
+                terms.find(key, found)
+                for term, (_, start, end) in zip(terms.joined, self.extras, strict=True):
                     if term == key:
                         found.setdefault(start, end)
             known[key] = found
         return found
 
-    def _keys(self, mode: str) -> tuple[str, list[str], list[str]]:
-        """The terms of the field joined into one line, each after a `_GAP` ("" if a term
-        holds one: a language code from a feed can), the terms and each joined word's term:
-        folded words, or their stems in `mode`'s language."""
-        found = self._stemmed.get(mode)
-        if found is None:
-            joined = [term for term, _, _ in self.extras]
-            plain = self.plain
-            if mode != EXACT and self.name != "lang":
-                plain, joined = stems(plain, mode), stems(joined, mode)
-            line = _GAP.join(["", *plain, ""])
-            if line.count(_GAP) != len(plain) + 1:
-                line = ""
-            found = self._stemmed[mode] = (line, plain, joined)
+    def _keys(self, mode: str) -> _Terms:
+        keys, joined = self.plain, [term for term, _, _ in self.extras]
+        if mode != EXACT and self.name != "lang":
+            keys, joined = stems(keys, mode), stems(joined, mode)
+        found = self._terms[mode] = _Terms(keys, joined)
         return found
 
     def with_prefix(self, prefix: str) -> list[str]:
@@ -170,6 +146,55 @@ class FieldView:
         if end >= len(begins) or begins[start] < 0 or stops[end] < 0:
             return None
         return begins[start], stops[end]
+
+
+class _Terms:
+    """A field's term at each position in one mode (folded words or stems), searched per key.
+
+    A rule set asks about a few words of each article, and most articles have none of them:
+    the first few keys are found in the terms joined into one line, with str.find and the
+    position counted with str.count (C scans of characters: list.index compared every term
+    as an object, 8x slower). Past `_SCANS` keys (an article many rules fire on, explained
+    hit by hit) one pass of C maps every term to its first and last position instead.
+    """
+
+    __slots__ = ("first", "joined", "keys", "last", "line", "scans")
+
+    def __init__(self, keys: list[str], joined: list[str]) -> None:
+        self.keys = keys
+        self.joined = joined  # each joined (hyphenated) word's term
+        # each term after a `_GAP`; "" if a term holds one (a language code from a feed can)
+        line = _GAP.join(["", *keys, ""])
+        self.line = line if line.count(_GAP) == len(keys) + 1 else ""
+        self.scans = 0
+        self.first: dict[str, int] = {}
+        self.last: dict[str, int] = {}
+
+    def find(self, key: str, found: Spans) -> None:
+        """Add the position of each plain occurrence of `key`, in order."""
+        if self.scans < _SCANS and self.line:
+            self.scans += 1
+            line, needle = self.line, f"{_GAP}{key}{_GAP}"
+            at = line.find(needle)
+            position = counted = 0
+            while at >= 0:
+                position += line.count(_GAP, counted, at)
+                counted = at
+                found[position] = position
+                at = line.find(needle, at + len(needle) - 1)
+            return
+        keys = self.keys
+        if not self.first:
+            self.first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))
+            self.last = dict(zip(keys, range(len(keys)), strict=True))
+        position = self.first.get(key, -1)
+        if position < 0:  # only a joined word
+            return
+        found[position] = position
+        last = self.last[key]
+        while position < last:
+            position = keys.index(key, position + 1, last + 1)
+            found[position] = position
 
 
 class AnalyzedDocument(dict[str, "set[str] | str"]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from monitor.query import document
 from monitor.query.analysis import stems
 from monitor.query.document import EXACT, FieldView, Spans
 
@@ -24,13 +25,25 @@ def _naive_spans(view: FieldView, mode: str, key: str) -> Spans:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["text", "tag"]), values, st.sampled_from([EXACT, "english"]))
-def test_spans_are_every_position_of_the_term(name: str, texts: list[str], mode: str) -> None:
-    view = FieldView(name, texts if name == "tag" else texts[:1])
-    for key in [*sorted(view.term_set(mode)), "absent"]:
-        want = _naive_spans(view, mode, key)
-        assert view.spans(mode, key) == want
-        assert list(view.spans(mode, key).items()) == list(want.items())  # in order
+@given(
+    st.sampled_from(["text", "tag"]),
+    values,
+    st.sampled_from([EXACT, "english"]),
+    st.sampled_from([0, 2, 100]),
+)
+def test_spans_are_every_position_of_the_term(
+    name: str, texts: list[str], mode: str, scans: int
+) -> None:
+    """Whether keys are found by scanning the text or in its map (after `scans` keys)."""
+    saved, document._SCANS = document._SCANS, scans
+    try:
+        view = FieldView(name, texts if name == "tag" else texts[:1])
+        for key in ["absent", *sorted(view.term_set(mode))]:
+            want = _naive_spans(view, mode, key)
+            assert view.spans(mode, key) == want
+            assert list(view.spans(mode, key).items()) == list(want.items())  # in order
+    finally:
+        document._SCANS = saved
 
 
 def test_spans_of_a_language_code_holding_the_separator() -> None:
