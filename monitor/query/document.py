@@ -40,6 +40,7 @@ class FieldView:
         "_folded",
         "_postings",
         "_sets",
+        "_single",
         "_sorted",
         "_starts",
         "_stops",
@@ -62,6 +63,7 @@ class FieldView:
         self._terms: dict[str, _Terms] = {}  # per mode, once a span is asked for
         self._sets: dict[str, set[str]] = {}
         self._folded: str | None = None
+        self._single: bool | None = None
         self._sorted: list[str] | None = None
         self._begins: list[int] = []  # character offsets per position, once a snippet asks
         self._stops: list[int] = []
@@ -131,6 +133,15 @@ class FieldView:
         if self._folded is None:
             self._folded = fold_case(self.text)
         return self._folded
+
+    @property
+    def single_spaced(self) -> bool:
+        """Whether the text's only whitespace is single spaces: no snippet of it collapses any
+        (str.isspace holds only for separators and control characters, which are not
+        printable, but for the space)."""
+        if self._single is None:
+            self._single = self.text.isprintable() and "  " not in self.text
+        return self._single
 
     def char_span(self, start: int, end: int) -> tuple[int, int] | None:
         """Character offsets [begin, stop) of positions start..end."""

@@ -31,6 +31,7 @@ SNIPPET_LENGTH = 200
 _BEFORE = 60  # characters of context before the first hit
 _ELLIPSIS = "…"
 _RUNS = re.compile(r"\s{2,}")
+_WORD_REST = re.compile(r"\S*")  # matches (maybe empty) wherever it starts
 
 # Where a hit is in its field: character offsets [begin, stop) (a regex), the (start, end)
 # positions of each occurrence, or a word whose positions are asked for only if the snippet
@@ -53,9 +54,8 @@ def explain(
         name = "text" if doc.doc.text else next((h.field for h in hits), "text")
         return hits, *make_snippet(doc.field(name).text, [])
     view = doc.field(chosen)
-    return hits, *make_snippet(
-        view.text, _char_spans(view, [w for _, n, w in found if n == chosen])
-    )
+    spans = _char_spans(view, [where for _, name, where in found if name == chosen])
+    return hits, *make_snippet(view.text, spans, single_spaced=view.single_spaced)
 
 
 def _char_spans(view: FieldView, found: list[Where]) -> list[tuple[int, int]]:
@@ -148,15 +148,24 @@ def _label(node: Positional) -> str:
 
 
 def make_snippet(
-    text: str, spans: list[tuple[int, int]], length: int = SNIPPET_LENGTH
+    text: str,
+    spans: list[tuple[int, int]],
+    length: int = SNIPPET_LENGTH,
+    *,
+    single_spaced: bool = False,
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """About `length` characters of `text` around the first span, and the spans within it."""
-    spans = sorted(set(spans))
+    """About `length` characters of `text` around the first span, and the spans within it.
+
+    `single_spaced`: the caller knows that the text's only whitespace is single spaces.
+    """
+    if len(spans) > 1:
+        spans = sorted(set(spans))
     first = spans[0][0] if spans else 0
     begin = max(0, first - _BEFORE)
-    if begin > 0:  # move forward to a word start
-        while begin < first and not text[begin - 1].isspace():
-            begin += 1
+    if begin > 0 and not text[begin - 1].isspace():  # move forward to a word start
+        rest = _WORD_REST.match(text, begin)
+        if rest:  # always: it may match nothing
+            begin = min(first, rest.end() + 1)
     stop = min(len(text), begin + length)
     if spans and stop < spans[0][1]:
         stop = spans[0][1]
@@ -168,25 +177,42 @@ def make_snippet(
             stop = cut
     lead = _ELLIPSIS if begin > 0 else ""
     piece = text[begin:stop]
-    collapsed = " ".join(piece.split())
+    if piece[:1] != " " and piece[-1:] != " " and (single_spaced or _single_spaced(piece)):
+        collapsed = piece  # nothing to collapse
+    else:
+        collapsed = " ".join(piece.split())
     body = lead + collapsed
-    inside = [(b, s) for b, s in spans if b >= begin and s <= stop and b < s]
     if len(collapsed) == len(piece):  # no whitespace to collapse: offsets only shift
         base = len(lead) - begin
-        marks = tuple((b + base, s + base) for b, s in inside)
+        marks = tuple(
+            [(b + base, s + base) for b, s in spans if b >= begin and s <= stop and b < s]
+        )
     else:
-        runs = [(m.start(), m.end()) for m in _RUNS.finditer(piece)]
-        shift = 1 if piece[:1].isspace() else 0
-
-        def where(index: int) -> int:  # offset in `body` of `text[index]`
-            local = index - begin
-            removed = sum(max(0, min(local, e) - s - 1) for s, e in runs if s < local)
-            return len(lead) + local - removed - shift
-
-        marks = tuple((where(b), where(s)) for b, s in inside)
+        marks = _collapsed_marks(piece, begin, lead, spans, stop)
     if stop < len(text):
         body += _ELLIPSIS
     return body, marks
+
+
+def _single_spaced(text: str) -> bool:
+    """Whether the only whitespace of `text` is single spaces (as `FieldView.single_spaced`)."""
+    return text.isprintable() and "  " not in text
+
+
+def _collapsed_marks(
+    piece: str, begin: int, lead: str, spans: list[tuple[int, int]], stop: int
+) -> tuple[tuple[int, int], ...]:
+    """The spans inside `piece`, moved to their places once its whitespace is collapsed."""
+    inside = [(b, s) for b, s in spans if b >= begin and s <= stop and b < s]
+    runs = [(m.start(), m.end()) for m in _RUNS.finditer(piece)]
+    shift = 1 if piece[:1].isspace() else 0
+
+    def where(index: int) -> int:  # offset in `body` of `text[index]`
+        local = index - begin
+        removed = sum(max(0, min(local, e) - s - 1) for s, e in runs if s < local)
+        return len(lead) + local - removed - shift
+
+    return tuple((where(b), where(s)) for b, s in inside)
 
 
 __all__ = ["SNIPPET_LENGTH", "explain", "make_snippet"]
