@@ -112,7 +112,10 @@ class FieldView:
         keys, joined = self.plain, [term for term, _, _ in self.extras]
         if mode != EXACT and self.name != "lang":
             keys, joined = stems(keys, mode), stems(joined, mode)
-        found = self._terms[mode] = _Terms(keys, joined)
+        # a language code is the feed's text: the tokenizer keeps every other term to letters,
+        # digits and marks
+        searchable = self.name != "lang" or not any(_GAP in key for key in keys)
+        found = self._terms[mode] = _Terms(keys, joined, searchable=searchable)
         return found
 
     def with_prefix(self, prefix: str) -> list[str]:
@@ -171,12 +174,11 @@ class _Terms:
 
     __slots__ = ("first", "joined", "keys", "last", "line", "scans")
 
-    def __init__(self, keys: list[str], joined: list[str]) -> None:
+    def __init__(self, keys: list[str], joined: list[str], *, searchable: bool) -> None:
         self.keys = keys
         self.joined = joined  # each joined (hyphenated) word's term
-        # each term after a `_GAP`; "" if a term holds one (a language code from a feed can)
-        line = _GAP.join(["", *keys, ""])
-        self.line = line if line.count(_GAP) == len(keys) + 1 else ""
+        # each term after a `_GAP`; "" if a term may hold one (`searchable` False)
+        self.line = _GAP.join(["", *keys, ""]) if searchable else ""
         self.scans = 0
         self.first: dict[str, int] = {}
         self.last: dict[str, int] = {}
