@@ -31,7 +31,14 @@ class Word:
     slots: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "slots", tuple(slot(name, self.mode) for name in self.fields))
+        slots = _SLOTS.get((self.fields, self.mode))
+        if slots is None:  # one tuple for all words of the same fields and mode
+            slots = tuple(slot(name, self.mode) for name in self.fields)
+            _SLOTS[self.fields, self.mode] = slots
+        object.__setattr__(self, "slots", slots)
+
+
+_SLOTS: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
