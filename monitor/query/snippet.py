@@ -89,17 +89,21 @@ def _collect(node: Bound, doc: AnalyzedDocument, found: list[Found]) -> bool:  #
                 held = True
                 found.append((node.label, name, node if name != "lang" else None))
         return held
-    if isinstance(node, NoneOf):
-        return not _collect(node.child, doc, [])
+    if isinstance(node, AnyOf):  # every child that holds is explained
+        held = False
+        for child in node.children:
+            if _collect(child, doc, found):
+                held = True
+        return held
     if isinstance(node, AllOf):
         mine: list[Found] = []
-        if all(_collect(child, doc, mine) for child in node.children):
-            found.extend(mine)
-            return True
-        return False
-    if isinstance(node, AnyOf):
-        results = [_collect(child, doc, found) for child in node.children]
-        return any(results)
+        for child in node.children:
+            if not _collect(child, doc, mine):
+                return False
+        found.extend(mine)
+        return True
+    if isinstance(node, NoneOf):
+        return not _collect(node.child, doc, [])
     if isinstance(node, Proximity):
         held = False
         for name in node.fields:
