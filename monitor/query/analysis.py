@@ -12,6 +12,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate, compress
+from operator import add
 
 import Stemmer
 
@@ -30,6 +32,7 @@ _CACHE_LIMIT = 200_000
 # ASCII text lower-cased, every byte no token may hold made a space (see `terms`).
 _MARKS = ".,'-"
 _MARK_BYTES = [mark.encode() for mark in _MARKS]
+_ONE_MORE = (1).__add__  # a piece's length and the space after it
 _RUNS = bytes(
     byte if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in _MARKS) else 32
     for byte in range(256)
@@ -119,26 +122,38 @@ def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) ->
     """Append the character span [begin, stop) of each plain term of `text`, in position order.
 
     The same tokens as `terms`, one list entry per position, and the same shortcut for ASCII
-    text; run once per field, and only for a field a snippet is cut from.
+    text; run once per field, and only for a field a snippet is cut from. Split at single
+    spaces, each run starts one past the end of the piece before it: the offsets of all runs
+    are summed by C iterators, and only the runs that are not one bare word are looked at.
     """
     if not text.isascii():
         _regex_offsets(text, offset, begins, stops)
         return
-    runs = text.encode("ascii").translate(_RUNS).decode("ascii")
-    cursor = 0
-    for run in runs.split():
-        begin = runs.find(run, cursor)
-        cursor = begin + len(run)
-        word = run
-        if not run.isalnum():
-            word = run.lstrip(_MARKS)
-            begin = cursor - len(word)
-            word = word.rstrip(_MARKS)
-            if not word.isalnum():
-                _regex_offsets(run, cursor - len(run) + offset, begins, stops)
-                continue
-        begins.append(begin + offset)
-        stops.append(begin + len(word) + offset)
+    pieces = text.encode("ascii").translate(_RUNS).decode("ascii").split(" ")
+    runs = list(filter(None, pieces))  # the empty pieces are the spaces of a longer gap
+    starts = list(compress(accumulate(map(_ONE_MORE, map(len, pieces)), initial=offset), pieces))
+    ends = list(map(add, starts, map(len, runs)))
+    simple = list(map(str.isalnum, runs))
+    done = 0
+    while True:
+        try:
+            odd = simple.index(False, done)
+        except ValueError:
+            begins.extend(starts[done:])
+            stops.extend(ends[done:])
+            return
+        begins.extend(starts[done:odd])
+        stops.extend(ends[done:odd])
+        done = odd + 1
+        run = runs[odd]
+        word = run.lstrip(_MARKS)
+        begin = ends[odd] - len(word)
+        word = word.rstrip(_MARKS)
+        if word.isalnum():
+            begins.append(begin)
+            stops.append(begin + len(word))
+        else:
+            _regex_offsets(run, starts[odd], begins, stops)
 
 
 def _regex_offsets(text: str, offset: int, begins: list[int], stops: list[int]) -> None:

@@ -6,7 +6,6 @@ predicates here answer "does it hold" (fast, boolean) and "where" (positions, fo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from sys import intern
 from typing import Any
@@ -15,7 +14,7 @@ import re2
 
 from monitor.query import ast
 from monitor.query.analysis import fold_case, stems, tokenize
-from monitor.query.document import EXACT, FieldView
+from monitor.query.document import EXACT, FieldView, slot
 from monitor.query.parser import regex_options
 
 Span = tuple[int, int]  # start and end positions of one occurrence
@@ -27,6 +26,19 @@ class Word:
     mode: str  # EXACT or a stemmer language
     key: str
     label: str
+    # under which the analysed document holds each field's word set in `mode`: a hit is
+    # explained by one subscript per field
+    slots: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        slots = _SLOTS.get((self.fields, self.mode))
+        if slots is None:  # one tuple for all words of the same fields and mode
+            slots = tuple(slot(name, self.mode) for name in self.fields)
+            _SLOTS[self.fields, self.mode] = slots
+        object.__setattr__(self, "slots", slots)
+
+
+_SLOTS: dict[tuple[tuple[str, ...], str], tuple[str, ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,12 +227,6 @@ def _ordered_from(first: Span, rest: list[list[Span]], distance: int) -> bool:
     return last_start - first[1] <= distance
 
 
-def near_spans(node: Proximity, view: FieldView) -> Iterator[tuple[Positional, Span]]:
-    for arg in node.args:
-        for span in occurrences(arg, view):
-            yield arg, span
-
-
 __all__ = [
     "AllOf",
     "Alternatives",
@@ -237,6 +243,5 @@ __all__ = [
     "Word",
     "bind",
     "near",
-    "near_spans",
     "occurrences",
 ]

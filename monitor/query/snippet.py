@@ -19,21 +19,25 @@ from monitor.query.compiler import (
     Pattern,
     Positional,
     Proximity,
+    Span,
     Substring,
+    Word,
     near,
-    near_spans,
     occurrences,
 )
-from monitor.query.document import AnalyzedDocument
+from monitor.query.document import AnalyzedDocument, FieldView
 
 SNIPPET_LENGTH = 200
 _BEFORE = 60  # characters of context before the first hit
 _ELLIPSIS = "…"
 _RUNS = re.compile(r"\s{2,}")
+_WORD_REST = re.compile(r"\S*")  # matches (maybe empty) wherever it starts
 
-# label, field, begin, stop, and whether begin/stop are word positions (else characters);
-# begin == -1: no span to mark
-Found = tuple[str, str, int, int, bool]
+# Where a hit is in its field: character offsets [begin, stop) (a regex), the (start, end)
+# positions of each occurrence, or a word whose positions are asked for only if the snippet
+# is cut from its field (most hits are words, and only one field is cut); None: nowhere to mark
+Where = tuple[int, int] | list[Span] | Word | None
+Found = tuple[str, str, Where]  # label, field, where
 _WINDOW_WORDS = 80  # more words than a snippet can hold
 
 
@@ -43,45 +47,70 @@ def explain(
     """Hits, snippet and marks of a rule that holds for `doc`."""
     found: list[Found] = []
     _collect(node, doc, found)
-    hits = tuple(dict.fromkeys(Hit(label, name) for label, name, *_ in found))
-    located = {name for _, name, begin, _, _ in found if begin >= 0}
+    hits = tuple([Hit(*key) for key in dict.fromkeys([f[:2] for f in found])])
+    located = {name for _, name, where in found if where is not None}
     chosen = "text" if "text" in located else next((f for f in FIELDS if f in located), None)
     if chosen is None:
         name = "text" if doc.doc.text else next((h.field for h in hits), "text")
         return hits, *make_snippet(doc.field(name).text, [])
     view = doc.field(chosen)
-    mine = [(b, s, p) for _, name, b, s, p in found if name == chosen and b >= 0]
-    positions = [b for b, _, p in mine if p]
-    last = min(positions, default=0) + _WINDOW_WORDS
-    spans = [(b, s) for b, s, p in mine if not p]
-    for begin, stop, is_position in mine:
-        if is_position and begin <= last:
-            span = view.char_span(begin, stop)
-            if span is not None:
-                spans.append(span)
-    return hits, *make_snippet(view.text, spans)
+    spans = _char_spans(view, [where for _, name, where in found if name == chosen])
+    return hits, *make_snippet(view.text, spans, single_spaced=view.single_spaced)
+
+
+def _char_spans(view: FieldView, found: list[Where]) -> list[tuple[int, int]]:
+    """The character spans of the hits in the field the snippet is cut from: all regex hits,
+    and the occurrences of terms up to `_WINDOW_WORDS` past the first one."""
+    spans: list[tuple[int, int]] = []
+    positions: list[list[Span]] = []
+    for where in found:
+        if isinstance(where, tuple):
+            spans.append(where)
+        elif isinstance(where, list):
+            positions.append(where)
+        elif where is not None:
+            positions.append(list(view.spans(where.mode, where.key).items()))
+    if positions:
+        last = min(start for each in positions for start, _ in each) + _WINDOW_WORDS
+        for each in positions:
+            for begin, stop in each:
+                if begin <= last:
+                    span = view.char_span(begin, stop)
+                    if span is not None:
+                        spans.append(span)
+    return spans
 
 
 def _collect(node: Bound, doc: AnalyzedDocument, found: list[Found]) -> bool:  # noqa: PLR0911, PLR0912 - one branch per node kind
-    if isinstance(node, NoneOf):
-        return not _collect(node.child, doc, [])
+    if isinstance(node, Word):  # the commonest: its fields' word sets decide
+        held = False
+        for name, where in zip(node.fields, node.slots, strict=True):
+            if node.key in doc[where]:
+                held = True
+                found.append((node.label, name, node if name != "lang" else None))
+        return held
+    if isinstance(node, AnyOf):  # every child that holds is explained
+        held = False
+        for child in node.children:
+            if _collect(child, doc, found):
+                held = True
+        return held
     if isinstance(node, AllOf):
         mine: list[Found] = []
-        if all(_collect(child, doc, mine) for child in node.children):
-            found.extend(mine)
-            return True
-        return False
-    if isinstance(node, AnyOf):
-        results = [_collect(child, doc, found) for child in node.children]
-        return any(results)
+        for child in node.children:
+            if not _collect(child, doc, mine):
+                return False
+        found.extend(mine)
+        return True
+    if isinstance(node, NoneOf):
+        return not _collect(node.child, doc, [])
     if isinstance(node, Proximity):
         held = False
         for name in node.fields:
             view = doc.field(name)
             if near(node, view):
                 held = True
-                for arg, (start, end) in near_spans(node, view):
-                    found.append((_label(arg), name, start, end, True))
+                found.extend((_label(arg), name, occurrences(arg, view)) for arg in node.args)
         return held
     if isinstance(node, Pattern):
         held = False
@@ -90,15 +119,16 @@ def _collect(node: Bound, doc: AnalyzedDocument, found: list[Found]) -> bool:  #
             hit = node.regex.search(view.folded)
             if hit:
                 held = True
-                begin, stop = hit.span() if len(view.folded) == len(view.text) else (-1, -1)
-                found.append((node.label, name, begin, stop, False))
+                found.append(
+                    (node.label, name, hit.span() if len(view.folded) == len(view.text) else None)
+                )
         return held
     if isinstance(node, Substring):
         view = doc.field("url")
         at = view.folded.find(node.needle)
         if at < 0:
             return False
-        found.append((node.label, "url", -1, -1, False))
+        found.append((node.label, "url", None))
         return True
     return _positional(node, doc, found)
 
@@ -109,13 +139,9 @@ def _positional(node: Positional, doc: AnalyzedDocument, found: list[Found]) -> 
     fields = node.options[0].fields if isinstance(node, Alternatives) else node.fields
     for name in fields:
         spans = occurrences(node, doc.field(name))
-        if not spans:
-            continue
-        held = True
-        if name == "lang":
-            found.append((label, name, -1, -1, False))
-        else:
-            found.extend((label, name, start, end, True) for start, end in spans)
+        if spans:
+            held = True
+            found.append((label, name, spans if name != "lang" else None))
     return held
 
 
@@ -126,15 +152,24 @@ def _label(node: Positional) -> str:
 
 
 def make_snippet(
-    text: str, spans: list[tuple[int, int]], length: int = SNIPPET_LENGTH
+    text: str,
+    spans: list[tuple[int, int]],
+    length: int = SNIPPET_LENGTH,
+    *,
+    single_spaced: bool = False,
 ) -> tuple[str, tuple[tuple[int, int], ...]]:
-    """About `length` characters of `text` around the first span, and the spans within it."""
-    spans = sorted(set(spans))
+    """About `length` characters of `text` around the first span, and the spans within it.
+
+    `single_spaced`: the caller knows that the text's only whitespace is single spaces.
+    """
+    if len(spans) > 1:
+        spans = sorted(set(spans))
     first = spans[0][0] if spans else 0
     begin = max(0, first - _BEFORE)
-    if begin > 0:  # move forward to a word start
-        while begin < first and not text[begin - 1].isspace():
-            begin += 1
+    if begin > 0 and not text[begin - 1].isspace():  # move forward to a word start
+        rest = _WORD_REST.match(text, begin)
+        if rest:  # always: it may match nothing
+            begin = min(first, rest.end() + 1)
     stop = min(len(text), begin + length)
     if spans and stop < spans[0][1]:
         stop = spans[0][1]
@@ -146,25 +181,42 @@ def make_snippet(
             stop = cut
     lead = _ELLIPSIS if begin > 0 else ""
     piece = text[begin:stop]
-    collapsed = " ".join(piece.split())
+    if piece[:1] != " " and piece[-1:] != " " and (single_spaced or _single_spaced(piece)):
+        collapsed = piece  # nothing to collapse
+    else:
+        collapsed = " ".join(piece.split())
     body = lead + collapsed
-    inside = [(b, s) for b, s in spans if b >= begin and s <= stop and b < s]
     if len(collapsed) == len(piece):  # no whitespace to collapse: offsets only shift
         base = len(lead) - begin
-        marks = tuple((b + base, s + base) for b, s in inside)
+        marks = tuple(
+            [(b + base, s + base) for b, s in spans if b >= begin and s <= stop and b < s]
+        )
     else:
-        runs = [(m.start(), m.end()) for m in _RUNS.finditer(piece)]
-        shift = 1 if piece[:1].isspace() else 0
-
-        def where(index: int) -> int:  # offset in `body` of `text[index]`
-            local = index - begin
-            removed = sum(max(0, min(local, e) - s - 1) for s, e in runs if s < local)
-            return len(lead) + local - removed - shift
-
-        marks = tuple((where(b), where(s)) for b, s in inside)
+        marks = _collapsed_marks(piece, begin, lead, spans, stop)
     if stop < len(text):
         body += _ELLIPSIS
     return body, marks
+
+
+def _single_spaced(text: str) -> bool:
+    """Whether the only whitespace of `text` is single spaces (as `FieldView.single_spaced`)."""
+    return text.isprintable() and "  " not in text
+
+
+def _collapsed_marks(
+    piece: str, begin: int, lead: str, spans: list[tuple[int, int]], stop: int
+) -> tuple[tuple[int, int], ...]:
+    """The spans inside `piece`, moved to their places once its whitespace is collapsed."""
+    inside = [(b, s) for b, s in spans if b >= begin and s <= stop and b < s]
+    runs = [(m.start(), m.end()) for m in _RUNS.finditer(piece)]
+    shift = 1 if piece[:1].isspace() else 0
+
+    def where(index: int) -> int:  # offset in `body` of `text[index]`
+        local = index - begin
+        removed = sum(max(0, min(local, e) - s - 1) for s, e in runs if s < local)
+        return len(lead) + local - removed - shift
+
+    return tuple((where(b), where(s)) for b, s in inside)
 
 
 __all__ = ["SNIPPET_LENGTH", "explain", "make_snippet"]

@@ -50,6 +50,29 @@ def test_terms_and_offsets_agree_with_tokenize(text: str) -> None:
     assert [(b - 7, s - 7) for b, s in zip(begins, stops, strict=True)] == want_spans
 
 
+# Longer ASCII texts: words with marks around them and gaps of several spaces and other
+# whitespace, which the offsets of the ASCII shortcut are summed over.
+gapped = st.lists(
+    st.tuples(
+        st.sampled_from(["word", "Troops.", "'x'", "e-mail,", "U.S.", "--", "a", "(b)", "1.5"]),
+        st.sampled_from([" ", "  ", "\n", " \t ", "", "/"]),
+    ),
+    max_size=40,
+).map(lambda parts: "".join(word + gap for word, gap in parts))
+
+
+@settings(max_examples=300, deadline=None)
+@given(gapped, st.integers(0, 50))
+def test_offsets_of_long_gapped_text_agree_with_tokenize(text: str, offset: int) -> None:
+    _, _, want_spans = _reference(text)
+    begins: list[int] = [-1]  # appended to, never replaced
+    stops: list[int] = [-1]
+    char_offsets(text, offset, begins, stops)
+    assert begins[0] == stops[0] == -1
+    spans = [(b - offset, s - offset) for b, s in zip(begins[1:], stops[1:], strict=True)]
+    assert spans == want_spans
+
+
 def test_ascii_shortcuts_on_known_text() -> None:
     plain: list[str] = []
     joined: list[tuple[str, int, int]] = []

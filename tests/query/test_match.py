@@ -278,3 +278,35 @@ def test_fixture_phrase_snippet_marks_the_phrase() -> None:
     marked = [match.snippet[b:e] for b, e in match.marks]
     assert marked[0] == "Iraq's"
     assert "troop withdrawal" in marked or "withdrawal of U.S troops" in match.snippet
+
+
+def test_snippet_marks_every_kind_of_hit_in_the_field_it_is_cut_from() -> None:
+    """Words, phrases, regexes and NEAR marked in the text; hits elsewhere only listed."""
+    doc = Document(
+        title="Iraq news",
+        text="The troops left.  Troop withdrawal from iraq began; troops withdrew.",
+        lang="en",
+        tags=("Iraq war",),
+    )
+    query = 'Iraq AND "troop withdrawal" AND /withdr[a-z]+/ AND lang:en'
+    (match,) = compile_rules([RuleSpec("r", query)]).match(doc)
+    assert match.hits == (
+        Hit("Iraq", "title"),
+        Hit("Iraq", "text"),
+        Hit("troop withdrawal", "text"),
+        Hit("/withdr[a-z]+/", "text"),
+        Hit("en", "lang"),
+    )
+    assert match.snippet == "The troops left. Troop withdrawal from iraq began; troops withdrew."
+    assert match.marks == ((17, 33), (23, 33), (39, 43))
+    (match,) = compile_rules([RuleSpec("r", "news NEAR/3(troops, withdr*)")]).match(doc)
+    marked = [match.snippet[b:e] for b, e in match.marks]
+    assert marked == ["troops", "Troop", "withdrawal", "troops", "withdrew"]
+    (match,) = compile_rules([RuleSpec("r", "lang:en OR tag:war")]).match(doc)
+    assert (match.hits, match.snippet, match.marks) == (
+        (Hit("en", "lang"), Hit("war", "tag")),
+        "Iraq war",
+        ((5, 8),),
+    )
+    (match,) = compile_rules([RuleSpec("r", "tag:iraq OR title:Iraq")]).match(doc)
+    assert (match.snippet, match.marks) == ("Iraq news", ((0, 4),))
