@@ -28,7 +28,7 @@ class Word:
     label: str
     # under which the analysed document holds each field's word set in `mode`: a hit is
     # explained by one subscript per field
-    slots: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    slots: tuple[str, ...] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         slots = _SLOTS.get((self.fields, self.mode))
