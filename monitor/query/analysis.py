@@ -118,6 +118,13 @@ def tokenize(text: str, position: int = 0, offset: int = 0) -> list[Token]:
     return tokens
 
 
+def single_spaced(text: str) -> bool:
+    """Whether the only whitespace of `text` is single spaces: nothing to collapse in it
+    (str.isspace holds only for separators and control characters, which are not printable,
+    but for the space)."""
+    return text.isprintable() and "  " not in text
+
+
 def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) -> None:
     """Append the character span [begin, stop) of each plain term of `text`, in position order.
 
@@ -277,6 +284,7 @@ __all__ = [
     "fold",
     "fold_case",
     "languages",
+    "single_spaced",
     "stem",
     "stems",
     "terms",

@@ -10,7 +10,15 @@ from __future__ import annotations
 from bisect import bisect_left
 
 from monitor.models import Document
-from monitor.query.analysis import Extra, char_offsets, fold_case, stem_set, stems, terms
+from monitor.query.analysis import (
+    Extra,
+    char_offsets,
+    fold_case,
+    single_spaced,
+    stem_set,
+    stems,
+    terms,
+)
 from monitor.query.ast import DEFAULT_FIELDS
 
 Spans = dict[int, int]  # start position -> end position of each occurrence of one term
@@ -139,11 +147,9 @@ class FieldView:
 
     @property
     def single_spaced(self) -> bool:
-        """Whether the text's only whitespace is single spaces: no snippet of it collapses any
-        (str.isspace holds only for separators and control characters, which are not
-        printable, but for the space)."""
+        """Whether the text's only whitespace is single spaces (no snippet of it collapses any)."""
         if self._single is None:
-            self._single = self.text.isprintable() and "  " not in self.text
+            self._single = single_spaced(self.text)
         return self._single
 
     def char_span(self, start: int, end: int) -> tuple[int, int] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from monitor.models import Hit
+from monitor.query.analysis import single_spaced as is_single_spaced
 from monitor.query.ast import FIELDS
 from monitor.query.compiler import (
     AllOf,
@@ -181,7 +182,7 @@ def make_snippet(
             stop = cut
     lead = _ELLIPSIS if begin > 0 else ""
     piece = text[begin:stop]
-    if piece[:1] != " " and piece[-1:] != " " and (single_spaced or _single_spaced(piece)):
+    if piece[:1] != " " and piece[-1:] != " " and (single_spaced or is_single_spaced(piece)):
         collapsed = piece  # nothing to collapse
     else:
         collapsed = " ".join(piece.split())
@@ -196,11 +197,6 @@ def make_snippet(
     if stop < len(text):
         body += _ELLIPSIS
     return body, marks
-
-
-def _single_spaced(text: str) -> bool:
-    """Whether the only whitespace of `text` is single spaces (as `FieldView.single_spaced`)."""
-    return text.isprintable() and "  " not in text
 
 
 def _collapsed_marks(
