@@ -22,6 +22,7 @@ import statistics
 import time
 import tracemalloc
 
+from monitor.heap import settle_heap
 from monitor.models import Document, RuleSpec
 from monitor.query import RuleSet, compile_rules
 from monitor.query.document import AnalyzedDocument
@@ -139,6 +140,7 @@ def run(size: int, articles: list[Document], corpus: Corpus, baseline_articles: 
     ruleset = compile_rules(specs)
     compile_seconds = time.perf_counter() - started
 
+    settle_heap()  # as a worker does once it has compiled the rules
     ruleset.match(articles[0])  # warm the stem cache, as a running daemon has it
     times: list[float] = []
     bare: list[float] = []

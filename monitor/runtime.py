@@ -7,7 +7,6 @@ deliverer need and closes it all on exit. Imports config, pipeline and every sta
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import socket
@@ -42,6 +41,7 @@ from monitor.cron import Schedule
 from monitor.errors import ArchiveError
 from monitor.fetch import Fetcher, FetchOptions
 from monitor.health import HealthPolicy
+from monitor.heap import settle_heap
 from monitor.logs import fields
 from monitor.metrics import Metrics
 from monitor.models import Alert, FeedState
@@ -335,22 +335,6 @@ def release_dead_leases(archive: Archive, now: datetime) -> int:
     if released:
         log.info("released leases of dead processes", extra=fields(rows=released, owners=len(dead)))
     return released
-
-
-def settle_heap() -> None:
-    """Move what is alive now (modules, the compiled rules) out of the garbage collector's way.
-
-    Each full collection walks every tracked object: with the 130,000 that startup leaves
-    (before any rule set), one took 70-100 ms, a stall of the event loop every few seconds
-    of a big cycle; after `gc.freeze()` it takes 5-13 ms. Frozen objects are still freed by
-    reference counting when dropped (a replaced rule set holds no cycles). A young collection
-    every 10,000 allocations rather than 700: a cycle over 10,000 feeds keeps each poll's
-    result and state to its end, which otherwise promoted enough to set off a 25-45 ms full
-    collection every second or so (bench/poll.py, the all-304 pass).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(10_000, 10, 10)
 
 
 @asynccontextmanager

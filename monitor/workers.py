@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from monitor.errors import ExtractError, MonitorError, ParseError
 from monitor.extract import MAX_BYTES, extract_article
+from monitor.heap import settle_heap
 from monitor.models import Article, Match, ParsedFeed, RuleSpec, entry_document, feed_label
 from monitor.parse import parse_feed
 from monitor.query import RuleSet, compile_rules
@@ -412,7 +413,10 @@ _RULES: RuleSet | None = None  # this worker's compiled rules
 
 def _load_rules(specs: Sequence[RuleSpec] | None) -> None:
     global _RULES  # noqa: PLW0603 - a worker process holds one rule set
-    _RULES = None if specs is None else compile_rules(specs)
+    _RULES = None
+    if specs is not None:
+        _RULES = compile_rules(specs)
+        settle_heap()  # the rules live as long as the worker or until the next reload
 
 
 def _parse_and_match(
