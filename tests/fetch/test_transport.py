@@ -146,3 +146,20 @@ def test_many_concurrent_fetches_share_the_pool(server: ScriptedServer) -> None:
     assert run(scenario()) == [200] * 40
     assert server.max_in_flight["*"] <= 4
     assert server.connections <= 4
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://example.com/feed", "example.com"),
+        ("https://example.com:443/feed", "example.com"),
+        ("http://example.com:8080/feed", "example.com:8080"),
+        ("https://bücher.example/feed", "xn--bcher-kva.example"),
+        ("http://[::1]:8080/feed", "[::1]:8080"),
+    ],
+)
+def test_the_host_header_is_the_one_httpx_would_send(url: str, host: str) -> None:
+    """Requests carry a stream, so httpx adds no Host: ours must be the one it would add."""
+    parsed = httpx.URL(url)
+    assert fetch_client._host_header(parsed) == host
+    assert httpx.Request("GET", parsed).headers["Host"] == host
