@@ -413,9 +413,8 @@ _RULES: RuleSet | None = None  # this worker's compiled rules
 
 def _load_rules(specs: Sequence[RuleSpec] | None) -> None:
     global _RULES  # noqa: PLW0603 - a worker process holds one rule set
-    _RULES = None
-    if specs is not None:
-        _RULES = compile_rules(specs)
+    _RULES = None if specs is None else compile_rules(specs)
+    if _RULES is not None:
         settle_heap()  # the rules live as long as the worker or until the next reload
 
 
