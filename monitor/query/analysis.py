@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate, compress
@@ -140,18 +140,13 @@ def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) ->
     runs = list(filter(None, pieces))  # the empty pieces are the spaces of a longer gap
     starts = list(compress(accumulate(map(_ONE_MORE, map(len, pieces)), initial=offset), pieces))
     ends = list(map(add, starts, map(len, runs)))
-    simple = list(map(str.isalnum, runs))
     done = 0
-    while True:
-        try:
-            odd = simple.index(False, done)
-        except ValueError:
-            begins.extend(starts[done:])
-            stops.extend(ends[done:])
-            return
+    for odd in _odd_runs(runs):
         begins.extend(starts[done:odd])
         stops.extend(ends[done:odd])
         done = odd + 1
+        if odd == len(runs):
+            return
         run = runs[odd]
         word = run.lstrip(_MARKS)
         begin = ends[odd] - len(word)
@@ -161,6 +156,21 @@ def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) ->
             stops.append(begin + len(word))
         else:
             _regex_offsets(run, starts[odd], begins, stops)
+
+
+def _odd_runs(runs: list[str]) -> Iterator[int]:
+    """The index of each run that is not one bare word, then `len(runs)`: the runs between
+    two of them are taken whole, by slices (found with list.index, a C scan)."""
+    simple = list(map(str.isalnum, runs))
+    start = 0
+    while True:
+        try:
+            odd = simple.index(False, start)
+        except ValueError:
+            yield len(runs)
+            return
+        yield odd
+        start = odd + 1
 
 
 def _regex_offsets(text: str, offset: int, begins: list[int], stops: list[int]) -> None:
@@ -202,16 +212,12 @@ def terms(text: str, plain: list[str], extras: list[Extra]) -> None:
     if not any(mark in data for mark in _MARK_BYTES):
         plain.extend(runs)
         return
-    simple = list(map(str.isalnum, runs))
     start = 0
-    while True:
-        try:
-            odd = simple.index(False, start)
-        except ValueError:
-            plain.extend(runs[start:])
-            return
+    for odd in _odd_runs(runs):
         plain.extend(runs[start:odd])
         start = odd + 1
+        if odd == len(runs):
+            return
         run = runs[odd]
         word = run.strip(_MARKS)
         if word.isalnum():

@@ -108,9 +108,9 @@ class FieldView:
         if found is None:
             found = {}
             if key in self.term_set(mode):
-                terms = self._terms.get(mode) or self._keys(mode)
-                terms.find(key, found)
-                for term, (_, start, end) in zip(terms.joined, self.extras, strict=True):
+                searched = self._terms.get(mode) or self._keys(mode)
+                searched.find(key, found)
+                for term, (_, start, end) in zip(searched.joined, self.extras, strict=True):
                     if term == key:
                         found.setdefault(start, end)
             known[key] = found
