@@ -17,9 +17,10 @@ from monitor.query.analysis import languages
 from monitor.query.ast import Node
 from monitor.query.compiler import Bound, bind
 from monitor.query.document import PREFIX, SUBSTRING, AnalyzedDocument, slot
+from monitor.query.holding import Leaves, holding
 from monitor.query.parser import parse_query
 from monitor.query.predicate import Predicate, exact_keys, keys, predicate
-from monitor.query.snippet import explain
+from monitor.query.snippet import Explainer
 
 _URL = slot("url", SUBSTRING)
 
@@ -65,6 +66,11 @@ class RuleSet:
         # rules that hold exactly when one of their keys occurs: no test to run
         self._decided = frozenset(decided)
         self._tests = tuple(rule.test for rule in self.rules)
+        # what explains a firing rule: its holding leaves, numbered across the set (the
+        # numbering's index is needed only here)
+        leaves = Leaves()
+        self._explaining = tuple(holding(rule.bound, leaves) for rule in self.rules)
+        self._leaves = tuple(leaves.nodes)
         # most rules watch every feed: skip the feed check for them
         self._open_to_all = [not (r.spec.feeds or r.spec.feed_tags) for r in self.rules]
 
@@ -102,12 +108,12 @@ class RuleSet:
         `presearch=False` evaluates every rule one by one (the benchmark's baseline).
         """
         analysed = AnalyzedDocument(doc)
-        matches = []
-        for number in self._firing(analysed, presearch):
-            rule = self.rules[number]
-            hits, snippet, marks = explain(rule.bound, analysed)
-            matches.append(Match(rule.spec.name, hits, snippet, marks))
-        return matches
+        explain = Explainer(analysed, self._leaves).explain
+        rules, explaining = self.rules, self._explaining
+        return [
+            Match(rules[number].spec.name, *explain(explaining[number]))
+            for number in self._firing(analysed, presearch)
+        ]
 
     def fired(self, doc: Document, *, presearch: bool = True) -> list[str]:
         """The names of the rules that fire on `doc`, without the why (`match` explains)."""

@@ -172,6 +172,21 @@ def _presence(node: Positional, params: list[object]) -> str:
     return "(" + " or ".join(_presence(option, params) for option in node.options) + ")"
 
 
+def necessary(node: Bound, params: list[object]) -> str | None:
+    """Source of a cheap condition that a leaf cannot hold without (set lookups), or None.
+
+    The generated code that lists a rule's holding leaves asks it first: most leaves it
+    asks about are the terms of an OR that do not occur.
+    """
+    if isinstance(node, Substring):
+        return _expression(node, params)
+    if isinstance(node, Proximity):
+        return " and ".join(_presence(arg, params) for arg in node.args)
+    if isinstance(node, Word | Prefix | Sequence | Alternatives):
+        return _presence(node, params)
+    return None
+
+
 def _parameter(params: list[object], item: object) -> str:
     """The name under which the generated factory receives `item`."""
     params.append(item)
@@ -253,4 +268,4 @@ def _key_cost(key: Key) -> float:
     return cost
 
 
-__all__ = ["Key", "Predicate", "exact_keys", "keys", "predicate"]
+__all__ = ["Key", "Predicate", "exact_keys", "keys", "necessary", "predicate"]

@@ -27,6 +27,7 @@ from monitor.query.compiler import (
     occurrences,
 )
 from monitor.query.document import AnalyzedDocument, FieldView
+from monitor.query.holding import Explaining
 
 SNIPPET_LENGTH = 200
 _BEFORE = 60  # characters of context before the first hit
@@ -39,15 +40,53 @@ _WORD_REST = re.compile(r"\S*")  # matches (maybe empty) wherever it starts
 # is cut from its field (most hits are words, and only one field is cut); None: nowhere to mark
 Where = tuple[int, int] | list[Span] | Word | None
 Found = tuple[str, str, Where]  # label, field, where
+Explanation = tuple[tuple[Hit, ...], str, tuple[tuple[int, int], ...]]  # hits, snippet, marks
 _WINDOW_WORDS = 80  # more words than a snippet can hold
 
 
-def explain(
-    node: Bound, doc: AnalyzedDocument
-) -> tuple[tuple[Hit, ...], str, tuple[tuple[int, int], ...]]:
-    """Hits, snippet and marks of a rule that holds for `doc`."""
-    found: list[Found] = []
-    _collect(node, doc, found)
+class Explainer:
+    """Explains the rules that fire on one article, sharing the work between rules.
+
+    A rule's explanation depends only on which of its leaves (words, phrases, prefixes, NEAR
+    groups, regexes) hold and where: each leaf is looked at once per article, and the hits,
+    snippet and marks are worked out once per distinct list of holding leaves. Rules that fire
+    on the same terms (an OR rule mostly fires on one term, and many rules share a term) get
+    the same explanation without working it out again.
+    """
+
+    __slots__ = ("_done", "_found", "_holds", "doc")
+
+    def __init__(self, doc: AnalyzedDocument, leaves: tuple[Bound, ...]) -> None:
+        """`leaves`: every leaf of the rule set, by the numbers its rules list them with."""
+        self.doc = doc
+        # leaf number -> where it holds; a closure, not a method: no cycle through self
+        found: dict[int, list[Found]] = {}
+
+        def holds(number: int) -> bool:
+            where = found.get(number)
+            if where is None:
+                where = found[number] = _leaf(leaves[number], doc)
+            return bool(where)
+
+        self._found = found
+        self._holds = holds
+        self._done: dict[tuple[int, ...], Explanation] = {}
+
+    def explain(self, rule: Explaining) -> Explanation:
+        """Hits, snippet and marks of a rule that holds for the article (`rule` lists the
+        leaves that hold)."""
+        listing, values = rule
+        key = tuple(listing(self.doc, self._holds, values))
+        done = self._done.get(key)
+        if done is None:
+            found = self._found
+            done = self._done[key] = _explanation(
+                [where for number in key for where in found[number]], self.doc
+            )
+        return done
+
+
+def _explanation(found: list[Found], doc: AnalyzedDocument) -> Explanation:
     hits = tuple([Hit(*key) for key in dict.fromkeys([f[:2] for f in found])])
     located = {name for _, name, where in found if where is not None}
     chosen = "text" if "text" in located else next((f for f in FIELDS if f in located), None)
@@ -82,68 +121,46 @@ def _char_spans(view: FieldView, found: list[Where]) -> list[tuple[int, int]]:
     return spans
 
 
-def _collect(node: Bound, doc: AnalyzedDocument, found: list[Found]) -> bool:  # noqa: PLR0911, PLR0912 - one branch per node kind
+def _leaf(node: Bound, doc: AnalyzedDocument) -> list[Found]:
+    """Where a leaf (not AllOf, AnyOf or NoneOf) holds: one entry per field; empty: nowhere."""
+    found: list[Found] = []
     if isinstance(node, Word):  # the commonest: its fields' word sets decide
-        held = False
         for name, where in zip(node.fields, node.slots, strict=True):
             if node.key in doc[where]:
-                held = True
                 found.append((node.label, name, node if name != "lang" else None))
-        return held
-    if isinstance(node, AnyOf):  # every child that holds is explained
-        held = False
-        for child in node.children:
-            if _collect(child, doc, found):
-                held = True
-        return held
-    if isinstance(node, AllOf):
-        mine: list[Found] = []
-        for child in node.children:
-            if not _collect(child, doc, mine):
-                return False
-        found.extend(mine)
-        return True
-    if isinstance(node, NoneOf):
-        return not _collect(node.child, doc, [])
+        return found
     if isinstance(node, Proximity):
-        held = False
         for name in node.fields:
             view = doc.field(name)
             if near(node, view):
-                held = True
                 found.extend((_label(arg), name, occurrences(arg, view)) for arg in node.args)
-        return held
+        return found
     if isinstance(node, Pattern):
-        held = False
         for name in node.fields:
             view = doc.field(name)
             hit = node.regex.search(view.folded)
             if hit:
-                held = True
-                found.append(
-                    (node.label, name, hit.span() if len(view.folded) == len(view.text) else None)
-                )
-        return held
+                span = hit.span() if len(view.folded) == len(view.text) else None
+                found.append((node.label, name, span))
+        return found
     if isinstance(node, Substring):
-        view = doc.field("url")
-        at = view.folded.find(node.needle)
-        if at < 0:
-            return False
-        found.append((node.label, "url", None))
-        return True
-    return _positional(node, doc, found)
+        if node.needle in doc.field("url").folded:
+            found.append((node.label, "url", None))
+        return found
+    if isinstance(node, AllOf | AnyOf | NoneOf):
+        raise TypeError(f"not a leaf: {type(node).__name__}")
+    return _positional(node, doc)
 
 
-def _positional(node: Positional, doc: AnalyzedDocument, found: list[Found]) -> bool:
-    held = False
+def _positional(node: Positional, doc: AnalyzedDocument) -> list[Found]:
+    found: list[Found] = []
     label = _label(node)
     fields = node.options[0].fields if isinstance(node, Alternatives) else node.fields
     for name in fields:
         spans = occurrences(node, doc.field(name))
         if spans:
-            held = True
             found.append((label, name, spans if name != "lang" else None))
-    return held
+    return found
 
 
 def _label(node: Positional) -> str:
@@ -215,4 +232,4 @@ def _collapsed_marks(
     return tuple((where(b), where(s)) for b, s in inside)
 
 
-__all__ = ["SNIPPET_LENGTH", "explain", "make_snippet"]
+__all__ = ["SNIPPET_LENGTH", "Explainer", "Explanation", "make_snippet"]

@@ -1,0 +1,99 @@
+"""Explanations shared between rules: which leaves are listed, and that sharing changes nothing.
+
+A rule set explains each distinct list of holding leaves once per article and hands the same
+explanation to every rule that fires on that list; the generated functions that list a rule's
+leaves have a tree-walking twin for rules nested too deep for generated code.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from monitor.models import Document, Hit, RuleSpec
+from monitor.query import Node, compile_rules, parse_query
+from monitor.query import holding as holding_module
+from monitor.query.ast import is_negative
+from tests.query.test_property import documents, queries
+
+DOC = Document(title="Troops in Iraq", text="The troops left Iraq. The army stayed home.")
+
+
+def _hits(query: str, doc: Document = DOC) -> tuple[Hit, ...]:
+    [match] = compile_rules([RuleSpec("r", query)]).match(doc)
+    return match.hits
+
+
+def test_an_or_lists_every_term_that_holds_and_no_other() -> None:
+    assert _hits("iraq OR navy OR army") == (
+        Hit("iraq", "title"),
+        Hit("iraq", "text"),
+        Hit("army", "text"),
+    )
+
+
+def test_an_and_that_fails_inside_an_or_lists_none_of_its_terms() -> None:
+    assert _hits("(iraq AND navy) OR army") == (Hit("army", "text"),)
+    assert _hits("(iraq AND army) OR navy") == (
+        Hit("iraq", "title"),
+        Hit("iraq", "text"),
+        Hit("army", "text"),
+    )
+
+
+def test_the_terms_under_a_not_are_never_listed() -> None:
+    assert _hits("army NOT (navy OR sport)") == (Hit("army", "text"),)
+    assert _hits("army NOT (navy AND troops)") == (Hit("army", "text"),)
+
+
+def test_rules_firing_on_the_same_terms_get_the_same_explanation() -> None:
+    specs = [RuleSpec("a", "army"), RuleSpec("b", "army OR navy"), RuleSpec("c", "navy OR army")]
+    first, second, third = compile_rules(specs).match(DOC)
+    assert [first.rule, second.rule, third.rule] == ["a", "b", "c"]
+    assert (first.hits, first.snippet, first.marks) == (second.hits, second.snippet, second.marks)
+    assert (second.hits, second.snippet, second.marks) == (third.hits, third.snippet, third.marks)
+    assert [first.snippet[b:e] for b, e in first.marks] == ["army"]
+
+
+def _rules(nodes: list[Node]) -> list[RuleSpec]:
+    found = [parse_query(str(node)) for node in nodes if not is_negative(node)]
+    return [RuleSpec(f"r{i}", str(node)) for i, node in enumerate(found)]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(queries, min_size=1, max_size=6), st.lists(documents, min_size=1, max_size=2))
+def test_rules_explained_together_are_explained_as_each_alone(
+    nodes: list[Node], docs: list[Document]
+) -> None:
+    specs = _rules(nodes)
+    together = compile_rules(specs)
+    alone = [compile_rules([spec]) for spec in specs]
+    for doc in docs:
+        assert together.match(doc) == [m for ruleset in alone for m in ruleset.match(doc)]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(queries, min_size=1, max_size=6), st.lists(documents, min_size=1, max_size=2))
+def test_the_tree_walk_for_deep_rules_lists_what_the_generated_code_lists(
+    nodes: list[Node], docs: list[Document]
+) -> None:
+    specs = _rules(nodes)
+    generated = compile_rules(specs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(holding_module, "_DEEPEST", -1)  # every rule walked
+        walked = compile_rules(specs)
+    for doc in docs:
+        assert walked.match(doc) == generated.match(doc)
+
+
+def test_a_rule_nested_deeper_than_generated_code_goes_is_explained() -> None:
+    query = "army"
+    for depth in range(14):  # 28 groups deep: the parser takes up to 32
+        query = f"(navy OR ({query} AND troops{depth % 2}))"
+    query = query.replace("troops1", "troops")
+    doc = Document(text="army troops troops0 navy")
+    [match] = compile_rules([RuleSpec("deep", query)]).match(doc)
+    assert Hit("army", "text") in match.hits
+    assert Hit("navy", "text") in match.hits
+    assert [match.snippet[b:e] for b, e in match.marks][:1] == ["army"]
