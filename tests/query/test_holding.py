@@ -18,33 +18,26 @@ from monitor.query.ast import is_negative
 from tests.query.test_property import documents, queries
 
 DOC = Document(title="Troops in Iraq", text="The troops left Iraq. The army stayed home.")
+IRAQ = (Hit("iraq", "title"), Hit("iraq", "text"))
+ARMY = (Hit("army", "text"),)
 
 
-def _hits(query: str, doc: Document = DOC) -> tuple[Hit, ...]:
-    [match] = compile_rules([RuleSpec("r", query)]).match(doc)
-    return match.hits
-
-
-def test_an_or_lists_every_term_that_holds_and_no_other() -> None:
-    assert _hits("iraq OR navy OR army") == (
-        Hit("iraq", "title"),
-        Hit("iraq", "text"),
-        Hit("army", "text"),
-    )
-
-
-def test_an_and_that_fails_inside_an_or_lists_none_of_its_terms() -> None:
-    assert _hits("(iraq AND navy) OR army") == (Hit("army", "text"),)
-    assert _hits("(iraq AND army) OR navy") == (
-        Hit("iraq", "title"),
-        Hit("iraq", "text"),
-        Hit("army", "text"),
-    )
-
-
-def test_the_terms_under_a_not_are_never_listed() -> None:
-    assert _hits("army NOT (navy OR sport)") == (Hit("army", "text"),)
-    assert _hits("army NOT (navy AND troops)") == (Hit("army", "text"),)
+@pytest.mark.parametrize(
+    ("query", "hits"),
+    [
+        # an OR lists every term that holds, and no other
+        ("iraq OR navy OR army", IRAQ + ARMY),
+        # an AND that fails inside an OR lists none of its terms; one that holds, all
+        ("(iraq AND navy) OR army", ARMY),
+        ("(iraq AND army) OR navy", IRAQ + ARMY),
+        # the terms under a NOT are never listed
+        ("army NOT (navy OR sport)", ARMY),
+        ("army NOT (navy AND troops)", ARMY),
+    ],
+)
+def test_the_hits_are_the_terms_that_made_the_rule_hold(query: str, hits: tuple[Hit, ...]) -> None:
+    [match] = compile_rules([RuleSpec("r", query)]).match(DOC)
+    assert match.hits == hits
 
 
 def test_rules_firing_on_the_same_terms_get_the_same_explanation() -> None:
