@@ -54,30 +54,25 @@ def _rules(nodes: list[Node]) -> list[RuleSpec]:
     return [RuleSpec(f"r{i}", str(node)) for i, node in enumerate(found)]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 1,000: an AND failing under an OR that holds is rare among random queries. With the AND's
+# unlisting removed, 300 examples missed the bug, and 1,000 found it with 5 seeds of 5.
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(queries, min_size=1, max_size=6), st.lists(documents, min_size=1, max_size=2))
-def test_rules_explained_together_are_explained_as_each_alone(
+def test_neither_sharing_nor_the_tree_walk_changes_an_explanation(
     nodes: list[Node], docs: list[Document]
 ) -> None:
+    """Rules explained together are explained as each alone; and walking every rule's tree
+    (as for rules too deep for generated code) lists what the generated code lists."""
     specs = _rules(nodes)
     together = compile_rules(specs)
     alone = [compile_rules([spec]) for spec in specs]
-    for doc in docs:
-        assert together.match(doc) == [m for ruleset in alone for m in ruleset.match(doc)]
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(queries, min_size=1, max_size=6), st.lists(documents, min_size=1, max_size=2))
-def test_the_tree_walk_for_deep_rules_lists_what_the_generated_code_lists(
-    nodes: list[Node], docs: list[Document]
-) -> None:
-    specs = _rules(nodes)
-    generated = compile_rules(specs)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(holding_module, "_DEEPEST", -1)  # every rule walked
         walked = compile_rules(specs)
     for doc in docs:
-        assert walked.match(doc) == generated.match(doc)
+        each = [match for ruleset in alone for match in ruleset.match(doc)]
+        assert together.match(doc) == each
+        assert walked.match(doc) == each
 
 
 def test_a_rule_nested_deeper_than_generated_code_goes_is_explained() -> None:
