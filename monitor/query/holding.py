@@ -9,12 +9,13 @@ lookup per leaf), and most leaves walked are the words of an OR that do not occu
 `predicate`, rules of one shape share one generated function, in which a leaf that does not
 occur is ruled out by inline set lookups; only the others reach the explainer's per-article
 table. The rule's words, sets and leaf numbers are the function's argument, never its source.
+Each AND nested in another indents the code once more; the parser's `MAX_DEPTH` (32 groups
+and NOTs) keeps that far below the 100 levels Python compiles.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
 
 from monitor.query.compiler import AllOf, AnyOf, Bound, NoneOf
 from monitor.query.document import AnalyzedDocument
@@ -26,9 +27,6 @@ from monitor.query.predicate import necessary
 Asked = Callable[[int], bool]
 Holding = Callable[[AnalyzedDocument, Asked, tuple[object, ...]], list[int]]
 Explaining = tuple[Holding, tuple[object, ...]]  # a rule's function and values
-
-# nested ANDs and NOTs nest the generated code; a deeper rule is walked node by node
-_DEEPEST = 12
 
 
 class Leaves:
@@ -49,8 +47,6 @@ class Leaves:
 def holding(node: Bound, leaves: Leaves) -> Explaining:
     """The function listing `node`'s holding leaves, and its values; their order is the
     tree's, every leaf of an OR that holds is listed, and an AND that fails lists none."""
-    if _depth(node) > _DEEPEST:
-        return _walk, (node, {leaf: leaves.number(leaf) for leaf in _leaves_of(node)})
     source = _Source(leaves)
     source.statements(node, "    ")
     body = "\n".join(source.lines)
@@ -110,49 +106,6 @@ class _Source:
             lines.append(f"{pad}{held} = {asked}")
             lines.append(f"{pad}if {held}:\n{pad}    h.append({number})")
         return held
-
-
-def _depth(node: Bound) -> int:
-    if isinstance(node, AllOf | AnyOf):
-        return 1 + max(_depth(child) for child in node.children)
-    if isinstance(node, NoneOf):
-        return 1 + _depth(node.child)
-    return 0
-
-
-def _leaves_of(node: Bound) -> list[Bound]:
-    if isinstance(node, AllOf | AnyOf):
-        return [leaf for child in node.children for leaf in _leaves_of(child)]
-    if isinstance(node, NoneOf):
-        return _leaves_of(node.child)
-    return [node]
-
-
-def _walk(d: AnalyzedDocument, holds: Asked, rule: tuple[object, ...]) -> list[int]:
-    """The same list, by walking the tree: for rules nested too deep for generated code."""
-    node, numbers = cast("tuple[Bound, dict[Bound, int]]", rule)
-    h: list[int] = []
-    _walk_node(node, holds, numbers, h)
-    return h
-
-
-def _walk_node(node: Bound, holds: Asked, numbers: dict[Bound, int], h: list[int]) -> bool:
-    if isinstance(node, AnyOf):
-        found = [_walk_node(child, holds, numbers, h) for child in node.children]
-        return any(found)
-    if isinstance(node, AllOf):
-        mark = len(h)
-        if all(_walk_node(child, holds, numbers, h) for child in node.children):
-            return True
-        del h[mark:]
-        return False
-    if isinstance(node, NoneOf):
-        return not _walk_node(node.child, holds, numbers, [])
-    number = numbers[node]
-    if holds(number):
-        h.append(number)
-        return True
-    return False
 
 
 __all__ = ["Asked", "Explaining", "Holding", "Leaves", "holding"]
