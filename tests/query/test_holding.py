@@ -13,13 +13,12 @@ from hypothesis import strategies as st
 
 from monitor.errors import ConfigError
 from monitor.models import Document, Hit, RuleSpec
-from monitor.query import Node, compile_rules, parse_query
-from monitor.query.ast import is_negative
+from monitor.query import Node, compile_rules
 from monitor.query.compiler import AllOf, AnyOf, Bound, NoneOf
 from monitor.query.document import AnalyzedDocument
 from monitor.query.parser import MAX_DEPTH
 from monitor.query.snippet import _leaf
-from tests.query.test_property import documents, queries
+from tests.query.test_property import documents, queries, rule_specs
 
 DOC = Document(title="Troops in Iraq", text="The troops left Iraq. The army stayed home.")
 IRAQ = (Hit("iraq", "title"), Hit("iraq", "text"))
@@ -54,11 +53,6 @@ def test_rules_firing_on_the_same_terms_get_the_same_explanation() -> None:
     assert [first.snippet[b:e] for b, e in first.marks] == ["army"]
 
 
-def _rules(nodes: list[Node]) -> list[RuleSpec]:
-    found = [parse_query(str(node)) for node in nodes if not is_negative(node)]
-    return [RuleSpec(f"r{i}", str(node)) for i, node in enumerate(found)]
-
-
 def _listed(node: Bound, doc: AnalyzedDocument, listed: list[Bound]) -> bool:
     """The reference: walk the tree, listing every leaf that holds under an OR, none of a
     failed AND's, none under a NOT."""
@@ -86,7 +80,7 @@ def _listed(node: Bound, doc: AnalyzedDocument, listed: list[Bound]) -> bool:
 def test_rules_explained_together_are_explained_as_each_alone_and_list_the_leaves_that_hold(
     nodes: list[Node], docs: list[Document]
 ) -> None:
-    specs = _rules(nodes)
+    _, specs = rule_specs(nodes)
     together = compile_rules(specs)
     alone = [compile_rules([spec]) for spec in specs]
     bounds = {rule.spec.name: rule.bound for rule in together.rules}

@@ -131,13 +131,18 @@ def holds(node: Node, doc: Document, fields: tuple[str, ...] = FIELDS) -> bool:
     return False
 
 
+def rule_specs(nodes: list[Node]) -> tuple[list[Node], list[RuleSpec]]:
+    """The generated queries a rule may be (not only exclusions), parsed back, as rules."""
+    rules = [parse_query(str(node)) for node in nodes if not is_negative(node)]
+    return rules, [RuleSpec(f"r{i}", str(node)) for i, node in enumerate(rules)]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(queries, min_size=1, max_size=6), st.lists(documents, min_size=1, max_size=3))
 def test_compiled_rule_set_agrees_with_naive_evaluation(
     nodes: list[Node], docs: list[Document]
 ) -> None:
-    rules = [parse_query(str(node)) for node in nodes if not is_negative(node)]
-    specs = [RuleSpec(f"r{i}", str(node)) for i, node in enumerate(rules)]
+    rules, specs = rule_specs(nodes)
     ruleset = compile_rules(specs)
     for doc in docs:
         expected = [spec.name for spec, node in zip(specs, rules, strict=True) if holds(node, doc)]
