@@ -132,13 +132,15 @@ class Prepared:
     rendered per call), which cost more than the database's own work on a poll's hot path.
     Here the SQL is what SQLAlchemy compiles for the connection's dialect and schema, and each
     value goes through the bind processor of its own SQLAlchemy type, looked up once: the
-    database receives exactly what the Core statement would have sent.
+    database receives exactly what the Core statement would have sent. A SELECT's rows come
+    back through each column type's result processor the same way (`rows`).
     """
 
     sql: str
     order: tuple[int, ...] | None  # per placeholder, the index of its value; None: in order
     keys: tuple[str, ...] | None  # the placeholders' names (pyformat); None when positional
     processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (placeholder, processor)
+    results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (column, processor)
 
     def params(self, row: Sequence[Any]) -> tuple[Any, ...] | dict[str, Any]:
         if self.order is not None:
@@ -155,6 +157,21 @@ class Prepared:
     def executemany(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             conn.exec_driver_sql(self.sql, [self.params(row) for row in rows])
+
+    def rows(self, conn: sa.Connection, row: Sequence[Any] = ()) -> list[list[Any]]:
+        """A SELECT's rows as lists of values, each as its column's type gives it (a None is
+        passed over: every type gives None back for it)."""
+        fetched = self.execute(conn, row).fetchall()
+        results = self.results
+        converted = []
+        for raw in fetched:
+            values = list(raw)
+            for index, process in results:
+                value = values[index]
+                if value is not None:
+                    values[index] = process(value)
+            converted.append(values)
+        return converted
 
 
 def _compile(conn: sa.Connection, stmt: sa.ClauseElement, names: Sequence[str]) -> Prepared:
@@ -182,11 +199,18 @@ def _compile(conn: sa.Connection, stmt: sa.ClauseElement, names: Sequence[str]) 
             processors.append((index, process))
     escaped = compiled.escaped_bind_names
     order = tuple(names.index(name) for name in placeholders)
+    results = []
+    if isinstance(stmt, sa.Select):
+        for index, column in enumerate(stmt.selected_columns):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+            if process is not None:
+                results.append((index, process))
     return Prepared(
         sql=compiled.string,
         order=None if order == tuple(range(len(order))) else order,
         keys=None if compiled.positional else tuple(escaped.get(n, n) for n in placeholders),
         processors=tuple(processors),
+        results=tuple(results),
     )
 
 

@@ -34,8 +34,13 @@ def feed_state(conn: sa.Connection, url: str) -> FeedState | None:
 
 
 def feed_states(conn: sa.Connection) -> list[FeedState]:
-    rows = conn.execute(sa.select(*_state_columns()).order_by(feeds.c.url))
-    return [_state(row) for row in rows]
+    """Every feed's state: read at the start of each cycle, so prepared (10,000 feeds through
+    Core's row machinery took 120-160 ms, while every poll waited)."""
+
+    def build() -> tuple[sa.ClauseElement, tuple[str, ...]]:
+        return sa.select(*_state_columns()).order_by(feeds.c.url), ()
+
+    return [FeedState(*values) for values in prepared(conn, "feed_states", build).rows(conn)]
 
 
 def save_feed_state(conn: sa.Connection, state: FeedState) -> None:

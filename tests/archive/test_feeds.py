@@ -29,10 +29,16 @@ def test_feed_state_round_trip_keeps_every_field_and_aware_utc(archive: Archive)
         last_error_at=NOW - timedelta(hours=1),
         last_new_entry_at=NOW - timedelta(days=1),
         disabled=True,
+        failing_since=NOW - timedelta(hours=3),
+        ok_streak=4,
+        health="failing",
+        health_since=NOW - timedelta(hours=2),
+        typical_gap=timedelta(hours=5, seconds=7),
     )
     archive.save_feed_state(state)
     loaded = archive.feed_state(FEED)
     assert loaded == state
+    assert archive.feed_states() == [state]  # the prepared read of every feed: the same
     assert loaded.next_poll_at is not None
     assert loaded.next_poll_at.utcoffset() == timedelta(0)
     assert archive.feed_state("https://unknown.example/") is None

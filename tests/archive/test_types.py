@@ -26,3 +26,22 @@ def test_utc_datetime_binds_what_sqlalchemy_would_with_values_repeating(
     with pytest.raises(ValueError, match="naive"):
         remembering(now.replace(tzinfo=None))
     assert remembering(now) == plain(now)
+
+
+def test_utc_datetime_reads_back_from_sqlite_what_sqlalchemy_would() -> None:
+    dialect = sqlite.dialect()
+    kind = UTCDateTime().dialect_impl(dialect)
+    fast = kind.result_processor(dialect, None)
+    plain = sa.TypeDecorator.result_processor(kind, dialect, None)  # SQLAlchemy's own parsing
+    assert fast is not None and plain is not None
+    binds = kind.bind_processor(dialect)
+    stored = [
+        binds(datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)),
+        binds(datetime(2025, 3, 1, 17, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))),
+        "2025-03-01 12:00:00",  # other shapes SQLite may hold, written by hand
+        "2025-03-01 12:00",
+        "2025-03-01",
+    ]
+    for text in stored:
+        assert fast(text) == plain(text), text
+        assert fast(text).tzinfo is UTC, text
