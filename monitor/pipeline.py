@@ -22,7 +22,7 @@ from monitor.archive import Archive, PollRecord
 from monitor.batching import Batch
 from monitor.errors import ArchiveError, ExtractError, FeedError, FetchError, ParseError
 from monitor.fetch import Fetcher
-from monitor.health import HealthPolicy, judge
+from monitor.health import HealthPolicy, judge, typical_gap
 from monitor.hosts import DEFAULT_WAIT, HOST_SIGNALS, HostPenalties
 from monitor.logs import fields
 from monitor.metrics import Metrics
@@ -39,11 +39,9 @@ from monitor.models import (
 )
 from monitor.query import RuleSet
 from monitor.schedule import (
-    AUTO_CEILING,
-    AUTO_DEFAULT,
     JITTER,
     Hints,
-    adaptive_interval,
+    auto_interval,
     hints_for,
     next_poll_at,
 )
@@ -228,7 +226,9 @@ class Pipeline:
             processed = [
                 self._processed(e, None, feed, label, matched.get(e.entry_id)) for e in new
             ]
-        interval = feed.interval or adaptive_interval(e.published for e in parsed.entries)
+        published = [e.published for e in parsed.entries]
+        gap = typical_gap(published) or polled.typical_gap  # what judge stores below
+        interval = feed.interval or auto_interval(gap)
         final = replace(
             polled,
             error_count=0,
@@ -237,7 +237,7 @@ class Pipeline:
             last_new_entry_at=now if new else polled.last_new_entry_at,
             next_poll_at=self._next(interval, now, 0, hints_for(fetched.headers, parsed, now)),
         )
-        final = await self._judge_health(feed, final, now, [e.published for e in parsed.entries])
+        final = await self._judge_health(feed, final, now, published)
         record = await self._records.add((final, processed, now))
         assert record is not None  # record_polls returns one record per poll
         result = PollResult(
@@ -487,16 +487,8 @@ class Pipeline:
 
     @staticmethod
     def _interval(feed: FeedJob, state: FeedState) -> timedelta:
-        """The configured interval; for "auto", the one chosen at the last full read."""
-        if feed.interval is not None:
-            return feed.interval
-        if (
-            state.next_poll_at
-            and state.last_polled_at
-            and state.next_poll_at > state.last_polled_at
-        ):
-            return min(state.next_poll_at - state.last_polled_at, AUTO_CEILING)
-        return AUTO_DEFAULT
+        """The configured interval; for "auto", the one the items read last set."""
+        return feed.interval or auto_interval(state.typical_gap)
 
     def _next(self, interval: timedelta, now: datetime, errors: int, hints: Hints) -> datetime:
         return next_poll_at(now, interval, error_count=errors, hints=hints, rng=self.rng)

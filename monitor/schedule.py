@@ -6,9 +6,8 @@ jitter. Hints only ever slow us down (never below the configured interval), boun
 
 from __future__ import annotations
 
-import itertools
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -78,14 +77,16 @@ def hints_for(headers: Mapping[str, str], feed: ParsedFeed | None, now: datetime
     )
 
 
-def adaptive_interval(published: Iterable[datetime | None]) -> timedelta:
-    """For `interval = "auto"`: half the feed's typical gap between items, within bounds."""
-    times = sorted(t for t in published if t is not None)[-20:]
-    if len(times) < 2:
+def auto_interval(typical_gap: timedelta | None) -> timedelta:
+    """For `interval = "auto"`: half the feed's typical gap between items, within bounds.
+
+    The gap is the one stored on the feed at its last full read (`health.typical_gap`), so
+    that polls reading no body (304, an unchanged body, an error's backoff) keep the interval
+    the feed's items set; None (fewer than 3 dated items seen) gives `AUTO_DEFAULT`.
+    """
+    if typical_gap is None:
         return AUTO_DEFAULT
-    gaps = sorted((b - a for a, b in itertools.pairwise(times)), reverse=False)
-    typical = gaps[len(gaps) // 2]
-    return min(max(typical / 2, AUTO_FLOOR), AUTO_CEILING)
+    return min(max(typical_gap / 2, AUTO_FLOOR), AUTO_CEILING)
 
 
 def next_poll_at(
@@ -124,7 +125,7 @@ def _skip(at: datetime, hints: Hints) -> datetime:
 
 __all__: Sequence[str] = [
     "Hints",
-    "adaptive_interval",
+    "auto_interval",
     "feed_ttl",
     "hints_for",
     "http_ttl",

@@ -14,7 +14,7 @@ from monitor.schedule import (
     AUTO_FLOOR,
     MAX_BACKOFF,
     Hints,
-    adaptive_interval,
+    auto_interval,
     feed_ttl,
     hints_for,
     http_ttl,
@@ -105,12 +105,10 @@ def test_skip_hours_and_days_move_the_poll() -> None:
         (timedelta(hours=2), timedelta(hours=1)),
         (timedelta(minutes=2), AUTO_FLOOR),
         (timedelta(days=3), AUTO_CEILING),
+        (None, AUTO_DEFAULT),  # too few dated items seen to tell
     ],
 )
-def test_adaptive_interval_follows_publishing_rate(gap: timedelta, expected: timedelta) -> None:
-    times = [NOW - gap * i for i in range(10)]
-    assert adaptive_interval(times) == expected
-
-
-def test_adaptive_interval_without_history() -> None:
-    assert adaptive_interval([None, NOW]) == AUTO_DEFAULT
+def test_auto_interval_is_half_the_typical_gap_within_bounds(
+    gap: timedelta | None, expected: timedelta
+) -> None:
+    assert auto_interval(gap) == expected
