@@ -99,7 +99,8 @@ def polls(tmp_path: Path, server: ScriptedServer) -> dict[str, list[FeedState]]:
 
 
 def delay(state: FeedState) -> timedelta:
-    assert state.next_poll_at is not None and state.last_polled_at is not None
+    assert state.next_poll_at is not None
+    assert state.last_polled_at is not None
     return state.next_poll_at - state.last_polled_at
 
 
@@ -114,7 +115,7 @@ def test_polls_that_read_no_items_keep_the_interval_the_items_set(
     assert INTERVAL != AUTO_DEFAULT  # else the test could not tell them apart
     for path in ("/etag", "/plain"):
         first, second, third = states[path]
-        assert first.last_status == 200 and first.typical_gap == GAP, path
+        assert (first.last_status, first.typical_gap) == (200, GAP), path
         assert near(delay(first), INTERVAL), (path, delay(first))
         # 304s and unchanged bodies: no items read, the same interval
         assert near(delay(second), INTERVAL), (path, delay(second))

@@ -33,7 +33,8 @@ def test_utc_datetime_reads_back_from_sqlite_what_sqlalchemy_would() -> None:
     kind = UTCDateTime().dialect_impl(dialect)
     fast = kind.result_processor(dialect, None)
     plain = sa.TypeDecorator.result_processor(kind, dialect, None)  # SQLAlchemy's own parsing
-    assert fast is not None and plain is not None
+    assert fast is not None
+    assert plain is not None
     binds = kind.bind_processor(dialect)
     stored = [
         binds(datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)),
