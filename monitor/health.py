@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from monitor.models import FeedState
+from monitor.models import FeedState, replace_state
 
 FAILING = "failing"
 SILENT = "silent"
@@ -102,7 +102,7 @@ def judge(
     """
     failed = state.error_count > 0
     gap = typical_gap(published) if published is not None else None
-    state = replace(
+    state = replace_state(
         state,
         failing_since=(state.failing_since or now) if failed else None,
         ok_streak=0 if failed else state.ok_streak + 1,
@@ -119,7 +119,7 @@ def judge(
     elif state.health == SILENT and _new_since(state, state.health_since):
         alert = _ends(state, SILENT, feed_name)
     if alert is not None:
-        state = replace(
+        state = replace_state(
             state,
             health=None if alert.recovered else alert.problem,
             health_since=None if alert.recovered else alert.anchor,

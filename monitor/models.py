@@ -5,9 +5,10 @@ Pure: imports only `errors`. Every datetime here is timezone-aware UTC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -35,6 +36,33 @@ class FeedState:
     health: str | None = None  # "failing" or "silent" while that health alert stands
     health_since: datetime | None = None  # the episode that alert is about
     typical_gap: timedelta | None = None  # median gap between the feed's items (full reads)
+
+
+def _replacer(cls: type[Any]) -> Callable[..., Any]:
+    """`dataclasses.replace` for one frozen slots dataclass without `__post_init__`, generated:
+    each field is a keyword with a marker default and goes into the copy through its slot.
+
+    `replace` gathers every field into a dict of keywords and calls the class, whose frozen
+    `__init__` sets each through `object.__setattr__`: 5.6 us for FeedState's 19 fields, which
+    a 304 poll changes three times; this takes 1.2 us.
+    """
+    names = [f.name for f in fields(cls)]
+    if not all(f.init for f in fields(cls)) or hasattr(cls, "__post_init__"):
+        raise TypeError(f"{cls.__name__}: a field outside __init__, or a __post_init__")
+    params = ", ".join(f"{name}=_KEEP" for name in names)
+    sets = "".join(
+        f"    _set_{name}(new, self.{name} if {name} is _KEEP else {name})\n" for name in names
+    )
+    source = f"def replace(self, /, *, {params}):\n    new = _new(_cls)\n{sets}    return new\n"
+    namespace: dict[str, Any] = {"_KEEP": object(), "_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{name}": cls.__dict__[name].__set__ for name in names})
+    exec(source, namespace)  # noqa: S102 - source is built from the class's own field names
+    function: Callable[..., Any] = namespace["replace"]
+    return function
+
+
+# `dataclasses.replace(state, **changes)` for FeedState, faster (see `_replacer`)
+replace_state: Callable[..., FeedState] = _replacer(FeedState)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache, partial
 from urllib.parse import urlsplit
@@ -36,6 +36,7 @@ from monitor.models import (
     ProcessedEntry,
     entry_document,
     feed_label,
+    replace_state,
 )
 from monitor.query import RuleSet
 from monitor.schedule import (
@@ -184,13 +185,13 @@ class Pipeline:
                 last_modified=state.last_modified,
                 allow_private=feed.allow_private,
             )
-            polled = replace(state, last_polled_at=now, last_status=fetched.status)
+            polled = replace_state(state, last_polled_at=now, last_status=fetched.status)
             if fetched.permanent_url and fetched.permanent_url != polled.current_url:
                 log.warning(
                     "feed moved permanently",
                     extra=fields(feed=feed.name, url=feed.url, new_url=fetched.permanent_url),
                 )
-                polled = replace(polled, current_url=fetched.permanent_url)
+                polled = replace_state(polled, current_url=fetched.permanent_url)
             if fetched.not_modified:
                 hints = hints_for(fetched.headers, None, now)
                 return await self._finish_unchanged(feed, polled, now, "not-modified", hints)
@@ -198,7 +199,7 @@ class Pipeline:
             if body_hash == state.body_hash:
                 hints = hints_for(fetched.headers, None, now)
                 return await self._finish_unchanged(feed, polled, now, "unchanged", hints)
-            polled = replace(
+            polled = replace_state(
                 polled,
                 etag=fetched.etag,
                 last_modified=fetched.last_modified,
@@ -229,7 +230,7 @@ class Pipeline:
         published = [e.published for e in parsed.entries]
         gap = typical_gap(published) or polled.typical_gap  # what judge stores below
         interval = feed.interval or auto_interval(gap)
-        final = replace(
+        final = replace_state(
             polled,
             error_count=0,
             last_error=None,
@@ -377,7 +378,7 @@ class Pipeline:
     async def _finish_unchanged(
         self, feed: FeedJob, state: FeedState, now: datetime, outcome: str, hints: Hints
     ) -> PollResult:
-        state = replace(
+        state = replace_state(
             state,
             error_count=0,
             last_error=None,
@@ -398,7 +399,7 @@ class Pipeline:
         errors = state.error_count + 1
         gone = status == 410
         hints = Hints(retry_after=timedelta(seconds=retry_after) if retry_after else None)
-        state = replace(
+        state = replace_state(
             state,
             last_polled_at=now,
             last_status=status,
@@ -446,7 +447,7 @@ class Pipeline:
         later = paused + timedelta(seconds=self.rng.uniform(0, max(spread, 1.0)))
         if state.next_poll_at is None or state.next_poll_at < later:
             await asyncio.to_thread(
-                self.archive.save_feed_state, replace(state, next_poll_at=later)
+                self.archive.save_feed_state, replace_state(state, next_poll_at=later)
             )
         log.info("feed deferred: its host asked to wait", extra=fields(feed=feed.name))
         return PollResult(feed.name, "deferred", next_poll_at=later)
