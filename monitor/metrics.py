@@ -48,6 +48,22 @@ class Metrics:
         )
         self.outbox = Gauge("news_monitor_outbox", "Outbox rows by status", ["status"], registry=r)
         self._outbox_source: Callable[[], Mapping[str, int]] | None = None
+        # each outcome's counter, found once: labels() checks and locks at every call
+        self._by_outcome: dict[str, Counter] = {}
+
+    def polled(
+        self, outcome: str, seconds: float, new_entries: int, error_kind: str | None
+    ) -> None:
+        """One feed poll: its outcome, its time, its new entries and its error's kind."""
+        counter = self._by_outcome.get(outcome)
+        if counter is None:
+            counter = self._by_outcome[outcome] = self.polls.labels(outcome=outcome)
+        counter.inc()
+        self.poll_seconds.observe(seconds)
+        if error_kind:
+            self.poll_errors.labels(kind=error_kind).inc()
+        if new_entries:
+            self.new_entries.inc(new_entries)
 
     def watch_outbox(self, source: Callable[[], Mapping[str, int]]) -> None:
         """Read the outbox depth from `source` at each scrape."""

@@ -162,11 +162,8 @@ class Pipeline:
         """
         started = time.perf_counter()
         result = await self._poll(feed, now, state)
-        self.metrics.poll_seconds.observe(time.perf_counter() - started)
-        self.metrics.polls.labels(outcome=result.outcome).inc()
-        if result.error_kind:
-            self.metrics.poll_errors.labels(kind=result.error_kind).inc()
-        self.metrics.new_entries.inc(result.new_entries)
+        seconds = time.perf_counter() - started
+        self.metrics.polled(result.outcome, seconds, result.new_entries, result.error_kind)
         return result
 
     async def _poll(self, feed: FeedJob, now: datetime, known: FeedState | None) -> PollResult:
