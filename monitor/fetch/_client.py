@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -72,21 +70,65 @@ class _Slots:
     def __init__(self, per_host: int, total: int) -> None:
         self._per_host = per_host
         self._total = asyncio.Semaphore(total)
-        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}
+        self._hosts: dict[str, _Host] = {}
 
-    @asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        semaphore, users = self._hosts.get(host, (asyncio.Semaphore(self._per_host), 0))
-        self._hosts[host] = (semaphore, users + 1)
+    def hold(self, host: str) -> _Held:
+        """`async with slots.hold(host):` one slot of the host's, then one of the total."""
+        return _Held(self, host)
+
+
+class _Host:
+    """A host's semaphore and how many exchanges hold or wait for it."""
+
+    __slots__ = ("semaphore", "users")
+
+    def __init__(self, per_host: int) -> None:
+        self.semaphore = asyncio.Semaphore(per_host)
+        self.users = 0
+
+
+class _Held:
+    """One exchange's slots (a class: a generator context manager cost 3 us more a request)."""
+
+    __slots__ = ("_host", "_name", "_slots")
+
+    def __init__(self, slots: _Slots, name: str) -> None:
+        self._slots = slots
+        self._name = name
+
+    async def __aenter__(self) -> None:
+        slots = self._slots
+        host = slots._hosts.get(self._name)
+        if host is None:
+            host = slots._hosts[self._name] = _Host(slots._per_host)
+        host.users += 1
+        self._host = host
         try:
-            async with semaphore, self._total:  # the host first: a queued host holds no global slot
-                yield
-        finally:
-            semaphore, users = self._hosts[host]
-            if users == 1:
-                del self._hosts[host]
-            else:
-                self._hosts[host] = (semaphore, users - 1)
+            await host.semaphore.acquire()  # the host first: a queued host holds no global slot
+        except BaseException:
+            self._leave()
+            raise
+        try:
+            await slots._total.acquire()
+        except BaseException:
+            host.semaphore.release()
+            self._leave()
+            raise
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._slots._total.release()
+        self._host.semaphore.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        self._host.users -= 1
+        if not self._host.users:
+            del self._slots._hosts[self._name]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +141,12 @@ class _Answer:
     body: bytes = b""
 
 
-def _checked_url(url: httpx.URL | str, subject: str) -> httpx.URL:
+def _checked_url(url: httpx.URL | str, subject: str) -> tuple[httpx.URL, str]:
+    """The URL checked, and its text (str() of an httpx.URL is rebuilt at every call)."""
     if isinstance(url, str):
         return _checked_text(url, subject)
-    return _check(url, subject)
+    checked = _check(url, subject)
+    return checked, str(checked)
 
 
 def _plain_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -128,9 +172,10 @@ def _header_text(raw: bytes) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _checked_text(url: str, subject: str) -> httpx.URL:
+def _checked_text(url: str, subject: str) -> tuple[httpx.URL, str]:
     """A feed's URL parsed and checked once, not at every poll (httpx.URL is immutable)."""
-    return _check(url, subject)
+    checked = _check(url, subject)
+    return checked, str(checked)
 
 
 def _check(url: httpx.URL | str, subject: str) -> httpx.URL:
@@ -291,8 +336,8 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        current = _checked_url(url, url)
-        seen = {str(current)}
+        current, text = _checked_url(url, url)
+        seen: set[str] = set()  # where redirects led
         permanent = True
         remaining = self.options.total_timeout
         loop = asyncio.get_running_loop()
@@ -306,7 +351,7 @@ class Fetcher:
             if answer.location is None:
                 return self._result(
                     url,
-                    final=current,
+                    final=text,
                     answer=answer,
                     etag=etag,
                     last_modified=last_modified,
@@ -314,10 +359,10 @@ class Fetcher:
                     hops=hops,
                 )
             permanent = permanent and answer.status in _PERMANENT
-            current = _checked_url(answer.location, url)
-            if str(current) in seen:
-                raise FetchError(f"redirect loop back to {current}", kind="redirect", subject=url)
-            seen.add(str(current))
+            seen.add(text)
+            current, text = _checked_url(answer.location, url)
+            if text in seen:
+                raise FetchError(f"redirect loop back to {text}", kind="redirect", subject=url)
         raise FetchError(
             f"more than {self.options.max_redirects} redirects", kind="redirect", subject=url
         )
@@ -326,7 +371,7 @@ class Fetcher:
     def _result(
         url: str,
         *,
-        final: httpx.URL,
+        final: str,
         answer: _Answer,
         etag: str | None,
         last_modified: str | None,
@@ -341,13 +386,13 @@ class Fetcher:
             last_modified = answer.headers.get("last-modified")
         return Fetched(
             url=url,
-            final_url=str(final),
+            final_url=final,
             status=answer.status,
             body=answer.body,
             headers=answer.headers,
             etag=etag,
             last_modified=last_modified,
-            permanent_url=str(final) if permanent and hops > 0 else None,
+            permanent_url=final if permanent and hops > 0 else None,
         )
 
     async def _exchange(

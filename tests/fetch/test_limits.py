@@ -15,6 +15,7 @@ import pytest
 
 from monitor.errors import FetchError
 from monitor.fetch import Fetcher, FetchOptions
+from monitor.fetch._client import _Slots
 from monitor.models import Fetched
 from tests.fetch.conftest import Exchange, FetchOne, ScriptedServer, resolver_for, run
 
@@ -248,3 +249,34 @@ def test_global_limit(server: ScriptedServer) -> None:
 
     assert [r.status for r in run(scenario())] == [200] * 5
     assert server.max_in_flight["*"] == 3
+
+
+def test_slots_come_back_after_exchanges_errors_and_cancelled_waiters() -> None:
+    """Every way out of a slot gives it back, and a host nobody holds or waits for is dropped."""
+    slots = _Slots(per_host=1, total=2)
+
+    async def scenario() -> None:
+        async with slots.hold("a"):
+            waiter = asyncio.create_task(_enter(slots, "a"))  # waits for "a"
+            failing = asyncio.create_task(_enter(slots, "b", fail=True))
+            await asyncio.sleep(0)
+            with pytest.raises(RuntimeError):
+                await failing
+            assert not waiter.done()
+            waiter.cancel()  # cancelled while waiting for the host's slot
+            with pytest.raises(asyncio.CancelledError):
+                await waiter
+        assert slots._hosts == {}
+        # both slots of the total are free again: two hosts get in at once
+        async with slots.hold("a"), slots.hold("b"):
+            assert slots._total.locked()
+
+    run(scenario())
+    assert slots._hosts == {}
+    assert slots._total._value == 2
+
+
+async def _enter(slots: _Slots, host: str, *, fail: bool = False) -> None:
+    async with slots.hold(host):
+        if fail:
+            raise RuntimeError("an exchange failed")
