@@ -139,7 +139,9 @@ class Prepared:
     sql: str
     order: tuple[int, ...] | None  # per placeholder, the index of its value; None: in order
     keys: tuple[str, ...] | None  # the placeholders' names (pyformat); None when positional
-    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (placeholder, processor)
+    # (placeholder, processor, whether None goes through it: JSON's makes it 'null'; the
+    # others give None back, so None is not sent through them)
+    processors: tuple[tuple[int, Callable[[Any], Any], bool], ...]
     results: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (column, processor)
 
     def params(self, row: Sequence[Any]) -> tuple[Any, ...] | dict[str, Any]:
@@ -147,8 +149,10 @@ class Prepared:
             row = [row[index] for index in self.order]
         if self.processors:
             row = list(row)
-            for index, process in self.processors:
-                row[index] = process(row[index])
+            for index, process, calls_for_none in self.processors:
+                value = row[index]
+                if value is not None or calls_for_none:
+                    row[index] = process(value)
         return tuple(row) if self.keys is None else dict(zip(self.keys, row, strict=True))
 
     def execute(self, conn: sa.Connection, row: Sequence[Any]) -> sa.CursorResult[Any]:
@@ -196,7 +200,7 @@ def _compile(conn: sa.Connection, stmt: sa.ClauseElement, names: Sequence[str]) 
         kind = compiled.binds[name].type
         process = kind.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
-            processors.append((index, process))
+            processors.append((index, process, process(None) is not None))
     escaped = compiled.escaped_bind_names
     order = tuple(names.index(name) for name in placeholders)
     results = []

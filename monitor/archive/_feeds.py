@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from monitor.archive._schema import feeds
 from monitor.models import FeedState
 
 _STATE_FIELDS = tuple(f.name for f in fields(FeedState))
+_state_values = attrgetter(*_STATE_FIELDS)  # a state's values in that order, as one tuple
 
 
 def _state(row: sa.Row[Any]) -> FeedState:
@@ -58,7 +60,7 @@ def save_feed_states(conn: sa.Connection, states: Sequence[FeedState]) -> None:
         return stmt, _STATE_FIELDS
 
     # prepared (see _engine.Prepared), one executemany; astuple would deep-copy every value
-    rows = [tuple(getattr(state, name) for name in _STATE_FIELDS) for state in states]
+    rows = [_state_values(state) for state in states]
     prepared(conn, "save_feed_state", build).executemany(conn, rows)
 
 
