@@ -163,3 +163,39 @@ def test_the_host_header_is_the_one_httpx_would_send(url: str, host: str) -> Non
     parsed = httpx.URL(url)
     assert fetch_client._host_header(parsed) == host
     assert httpx.Request("GET", parsed).headers["Host"] == host
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"User-Agent": "ours/1", "Accept": "application/rss+xml", "Accept-Encoding": "gzip"},
+        {"Accept": "application/rss+xml"},  # the others left out: none of aiohttp's added
+        {},
+    ],
+)
+def test_the_request_carries_exactly_the_headers_given(
+    server: ScriptedServer, given: dict[str, str]
+) -> None:
+    """aiohttp adds User-Agent, Accept and Accept-Encoding to a request lacking them; the
+    transport sends only what it was given (fetch asks only for encodings it decodes)."""
+    server.scripts["/feed"] = lambda ex: ex.reply(200, b"<rss/>")
+
+    async def scenario() -> None:
+        backend = GuardedBackend(resolver_for({}), guard=False)
+        transport = GuardedAiohttpTransport(
+            backend, ssl_context=httpx.create_ssl_context(), max_connections=1
+        )
+        request = httpx.Request(
+            "GET", server.url("/feed"), headers=given, stream=httpx.ByteStream(b"")
+        )
+        response = await transport.handle_async_request(request)
+        await response.aclose()
+        await transport.aclose()
+
+    run(scenario())
+    (seen,) = server.requests
+    wanted = {name.lower(): value for name, value in given.items()}
+    own = {"user-agent", "accept", "accept-encoding"}
+    assert {name: seen.headers.get(name) for name in own} == {
+        name: wanted.get(name) for name in own
+    }
