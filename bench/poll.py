@@ -398,7 +398,9 @@ def child_main(args: argparse.Namespace) -> None:
     elif kind == "reader":
         rows = child_reader(urls, int(option), Path(args.dir) / "reader.sqlite")
     elif kind == "ours":
-        rows = asyncio.run(child_ours(urls, args.concurrency, Path(args.dir), option))
+        from monitor import loop  # noqa: PLC0415 - the loop the service runs on
+
+        rows = loop.run(child_ours(urls, args.concurrency, Path(args.dir), option))
     else:
         raise SystemExit(f"unknown child {kind}")
     print(json.dumps(rows))

@@ -94,7 +94,11 @@ class Service:
                 self.notifier.ready(await self._status())
                 log.info(
                     "service started",
-                    extra=fields(feeds=len(runtime.feeds), rules=len(runtime.pipeline.ruleset)),
+                    extra=fields(
+                        feeds=len(runtime.feeds),
+                        rules=len(runtime.pipeline.ruleset),
+                        loop=type(loop).__module__.split(".")[0],  # uvloop or asyncio
+                    ),
                 )
                 await self._stop.wait()
                 await self._shutdown(scheduler, helpers)

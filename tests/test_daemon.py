@@ -249,6 +249,8 @@ def test_daemon_lifecycle(tmp_path: Path, webhook: Receiver, slow_feed: _SlowFee
             _wait("READY=1", lambda: any("READY=1" in n for n in daemon.notes))
             ready = next(n for n in daemon.notes if "READY=1" in n)
             assert "STATUS=2 feeds, 1 rules" in ready
+            _wait("the start line", lambda: daemon.logged("service started") == 1)
+            assert daemon.logged("loop=uvloop") == 1  # the loop monitor.loop chose
             _wait("3 watchdog pings", lambda: daemon.notes.count("WATCHDOG=1") >= 3, 5)
             _wait("the iraq alert", lambda: _rules(webhook) == ["iraq"])
 

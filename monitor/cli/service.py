@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from datetime import UTC, datetime
 
+from monitor import loop
 from monitor.cli.output import config_file, print_json, progress
 from monitor.config import check_config, load_settings
 
@@ -31,7 +31,7 @@ def check(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from monitor.daemon import Service  # noqa: PLC0415 - APScheduler only when serving
 
-    return asyncio.run(Service(config_file(args)).run())
+    return loop.run(Service(config_file(args)).run())
 
 
 def once(args: argparse.Namespace) -> int:
@@ -75,7 +75,7 @@ def once(args: argparse.Namespace) -> int:
             )
         return 0
 
-    return asyncio.run(cycle())
+    return loop.run(cycle())
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -7,11 +7,11 @@ on nothing), delivers through the real webhook channel and prints alerts and arc
 
 from __future__ import annotations
 
-import asyncio
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor import loop
 from monitor.config import load_settings
 from monitor.demo.receiver import Receiver, receive_webhooks
 from monitor.demo.site import serve_site
@@ -66,7 +66,7 @@ def run_demo() -> int:
         config = Path(tmp) / "monitor.toml"
         config.write_text(demo_config(site.origin, receiver.url, Path(tmp) / "archive.db"))
         print(f"news-monitor demo: bundled site at {site.origin}, config {config}\n")
-        return asyncio.run(_cycles(config, receiver))
+        return loop.run(_cycles(config, receiver))
 
 
 async def _cycles(config: Path, receiver: Receiver) -> int:
