@@ -93,20 +93,17 @@ def judge(
     now: datetime,
     *,
     feed_name: str,
-    published: Iterable[datetime | None] | None = None,
 ) -> tuple[FeedState, HealthAlert | None]:
     """The state after this poll with its health bookkeeping, and the alert to send, if any.
 
-    `state` is what the poll produced (error_count 0 after a good poll); `published` are the
-    dates of the entries a full read saw (None when the poll read no body).
+    `state` is what the poll produced: error_count 0 after a good poll, and after a full read
+    the `typical_gap` of the entries it saw (which also sets the "auto" interval).
     """
     failed = state.error_count > 0
-    gap = typical_gap(published) if published is not None else None
     state = replace_state(
         state,
         failing_since=(state.failing_since or now) if failed else None,
         ok_streak=0 if failed else state.ok_streak + 1,
-        typical_gap=gap or state.typical_gap,
     )
     problem = _problem(state, policy, now, failed)
     alert: HealthAlert | None = None

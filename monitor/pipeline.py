@@ -224,8 +224,8 @@ class Pipeline:
             processed = [
                 self._processed(e, None, feed, label, matched.get(e.entry_id)) for e in new
             ]
-        published = [e.published for e in parsed.entries]
-        gap = typical_gap(published) or polled.typical_gap  # what judge stores below
+        # the entries' typical gap: for health's silence limit and the "auto" interval
+        gap = typical_gap(e.published for e in parsed.entries) or polled.typical_gap
         interval = feed.interval or auto_interval(gap)
         final = replace_state(
             polled,
@@ -234,8 +234,9 @@ class Pipeline:
             last_error_kind=None,
             last_new_entry_at=now if new else polled.last_new_entry_at,
             next_poll_at=self._next(interval, now, 0, hints_for(fetched.headers, parsed, now)),
+            typical_gap=gap,
         )
-        final = await self._judge_health(feed, final, now, published)
+        final = await self._judge_health(feed, final, now)
         record = await self._records.add((final, processed, now))
         assert record is not None  # record_polls returns one record per poll
         result = PollResult(
@@ -449,15 +450,9 @@ class Pipeline:
         log.info("feed deferred: its host asked to wait", extra=fields(feed=feed.name))
         return PollResult(feed.name, "deferred", next_poll_at=later)
 
-    async def _judge_health(
-        self,
-        feed: FeedJob,
-        state: FeedState,
-        now: datetime,
-        published: Sequence[datetime | None] | None = None,
-    ) -> FeedState:
+    async def _judge_health(self, feed: FeedJob, state: FeedState, now: datetime) -> FeedState:
         """Health bookkeeping on the state; a change queues one health alert (outbox first)."""
-        state, alert = judge(state, self.health, now, feed_name=feed.name, published=published)
+        state, alert = judge(state, self.health, now, feed_name=feed.name)
         if alert is None:
             return state
         if alert.recovered:
