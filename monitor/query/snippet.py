@@ -87,6 +87,13 @@ class Explainer:
 
 
 def _explanation(found: list[Found], doc: AnalyzedDocument) -> Explanation:
+    if len(found) == 1 and found[0][2] is not None:  # nine in ten: one leaf, in one field
+        label, name, where = found[0]
+        view = doc.field(name)
+        snippet = make_snippet(
+            view.text, _char_spans(view, [where]), single_spaced=view.single_spaced
+        )
+        return (Hit(label, name),), *snippet
     hits = tuple([Hit(*key) for key in dict.fromkeys([f[:2] for f in found])])
     located = {name for _, name, where in found if where is not None}
     chosen = "text" if "text" in located else next((f for f in FIELDS if f in located), None)
