@@ -21,18 +21,16 @@ _STATE_FIELDS = tuple(f.name for f in fields(FeedState))
 _state_values = attrgetter(*_STATE_FIELDS)  # a state's values in that order, as one tuple
 
 
-def _state(row: sa.Row[Any]) -> FeedState:
-    values = row._mapping
-    return FeedState(**{name: values[name] for name in _STATE_FIELDS})
-
-
 def _state_columns() -> list[sa.Column[Any]]:
     return [feeds.c[name] for name in _STATE_FIELDS]
 
 
 def feed_state(conn: sa.Connection, url: str) -> FeedState | None:
-    row = conn.execute(sa.select(*_state_columns()).where(feeds.c.url == url)).first()
-    return _state(row) if row else None
+    def build() -> tuple[sa.ClauseElement, tuple[str, ...]]:
+        return sa.select(*_state_columns()).where(feeds.c.url == sa.bindparam("url")), ("url",)
+
+    rows = prepared(conn, "feed_state", build).rows(conn, (url,))
+    return FeedState(*rows[0]) if rows else None
 
 
 def feed_states(conn: sa.Connection) -> list[FeedState]:
