@@ -80,6 +80,8 @@ def test_rule_on_a_page_file_runs_the_real_extraction(
     assert result["matched"] == ["Iraqi"]
     assert {hit["field"] for hit in result["hits"]} >= {"text"}
     assert "Iraqi" in result["snippet"]
+    marked = {result["snippet"][start:end] for start, end in result["marks"]}
+    assert marked == {"Iraqi"}
     # boilerplate is gone: the page's navigation and footer are not the article
     code, _, _ = _run(capsys, "test-rule", "text:(subscribe OR newsletter)", "--file", str(page))
     assert code == 1
@@ -118,7 +120,7 @@ def test_rule_replayed_over_the_archive(filled: Path, capsys: pytest.CaptureFixt
     assert out.splitlines()[-1] == "1 of 3 archived entries would have fired"
     code, out, _ = _run(capsys, *config, "test-rule", "volcano", "--archive", "--json")
     assert code == 1
-    assert [r["match"] for r in _json_lines(out)] == [False] * 4
+    assert [(r["match"], r["marks"]) for r in _json_lines(out)] == [(False, [])] * 4
 
 
 def test_parse_and_extract_show_what_the_pipeline_sees(

@@ -128,6 +128,8 @@ def test_rule(args: argparse.Namespace) -> int:
                     "matched": list(matches[0].matched) if matches else [],
                     "hits": [asdict(h) for h in matches[0].hits] if matches else [],
                     "snippet": matches[0].snippet if matches else "",
+                    # [start, end) of each hit in the snippet, as alerts and the archive keep them
+                    "marks": [list(mark) for mark in matches[0].marks] if matches else [],
                 }
             )
         elif matches:
