@@ -66,6 +66,7 @@ class RuleSet:
         # rules that hold exactly when one of their keys occurs: no test to run
         self._decided = frozenset(decided)
         self._tests = tuple(rule.test for rule in self.rules)
+        self._names = tuple(rule.spec.name for rule in self.rules)
         # what explains a firing rule: its holding leaves, numbered across the set (the
         # numbering's index is needed only here)
         leaves = Leaves()
@@ -79,7 +80,7 @@ class RuleSet:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(rule.spec.name for rule in self.rules)
+        return self._names
 
     @property
     def unindexed(self) -> int:
@@ -109,16 +110,17 @@ class RuleSet:
         """
         analysed = AnalyzedDocument(doc)
         explain = Explainer(analysed, self._leaves).explain
-        rules, explaining = self.rules, self._explaining
+        names, explaining = self._names, self._explaining
         return [
-            Match(rules[number].spec.name, *explain(explaining[number]))
+            Match(names[number], *explain(explaining[number]))
             for number in self._firing(analysed, presearch)
         ]
 
     def fired(self, doc: Document, *, presearch: bool = True) -> list[str]:
         """The names of the rules that fire on `doc`, without the why (`match` explains)."""
         analysed = AnalyzedDocument(doc)
-        return [self.rules[number].spec.name for number in self._firing(analysed, presearch)]
+        names = self._names
+        return [names[number] for number in self._firing(analysed, presearch)]
 
     def _firing(self, analysed: AnalyzedDocument, presearch: bool) -> list[int]:
         doc = analysed.doc
