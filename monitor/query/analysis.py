@@ -256,16 +256,16 @@ def stems(words: Iterable[str], language: str) -> list[str]:
     """The stems of `words` (already folded), memoised per language."""
     memo = _STEMS.setdefault(language, {})
     words = words if isinstance(words, list) else list(words)
-    try:
-        return [memo[w] for w in words]  # news repeats its words: nearly always all known
-    except KeyError:
+    try:  # news repeats its words: nearly always all known
+        return list(map(memo.__getitem__, words))
+    except KeyError:  # an article brings a few new words: found and looked up by C loops
         pass
-    missing = [w for w in dict.fromkeys(words) if w not in memo]
+    missing = list(set(words).difference(memo))
     if len(memo) + len(missing) > _CACHE_LIMIT:
         memo.clear()
-        missing = list(dict.fromkeys(words))
+        missing = list(set(words))
     memo.update(zip(missing, _stemmer(language).stemWords(missing), strict=True))
-    return [memo[w] for w in words]
+    return list(map(memo.__getitem__, words))
 
 
 def stem_set(words: set[str], language: str) -> set[str]:
