@@ -136,10 +136,18 @@ def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) ->
     if not text.isascii():
         _regex_offsets(text, offset, begins, stops)
         return
-    pieces = text.encode("ascii").translate(_RUNS).decode("ascii").split(" ")
+    # As in `terms`, a full stop or comma closing a run never changes its terms: blanked (at
+    # the same width, so that offsets hold), a sentence's last word is a plain word again
+    data = (text.encode("ascii").translate(_RUNS) + b" ").replace(b". ", b"  ")
+    data = data.replace(b", ", b"  ")
+    pieces = data.decode("ascii").split(" ")
     runs = list(filter(None, pieces))  # the empty pieces are the spaces of a longer gap
     starts = list(compress(accumulate(map(_ONE_MORE, map(len, pieces)), initial=offset), pieces))
     ends = list(map(add, starts, map(len, runs)))
+    if not any(mark in data for mark in _MARK_BYTES):  # every run is one bare word
+        begins.extend(starts)
+        stops.extend(ends)
+        return
     done = 0
     for odd in _odd_runs(runs):
         begins.extend(starts[done:odd])
@@ -154,8 +162,9 @@ def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) ->
         if word.isalnum():
             begins.append(begin)
             stops.append(begin + len(word))
-        else:
-            _regex_offsets(run, starts[odd], begins, stops)
+        else:  # an acronym's closing full stop is its own: the run is read with it
+            end = ends[odd] - offset
+            _regex_offsets(text[end - len(run) : end + 1], starts[odd], begins, stops)
 
 
 def _odd_runs(runs: list[str]) -> Iterator[int]:
