@@ -29,7 +29,7 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)+")
 _POSSESSIVE = re.compile(r"['’]s$")
 _APOSTROPHE = re.compile(r"['’]")
 _CACHE_LIMIT = 200_000
-# ASCII text lower-cased, every byte no token may hold made a space (see `terms`).
+# ASCII text lower-cased, every byte no token may hold made a space (see `_runs_of`).
 _MARKS = ".,'-"
 _MARK_BYTES = [mark.encode() for mark in _MARKS]
 _ONE_MORE = (1).__add__  # a piece's length and the space after it
@@ -136,10 +136,7 @@ def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) ->
     if not text.isascii():
         _regex_offsets(text, offset, begins, stops)
         return
-    # As in `terms`, a full stop or comma closing a run never changes its terms: blanked (at
-    # the same width, so that offsets hold), a sentence's last word is a plain word again
-    data = (text.encode("ascii").translate(_RUNS) + b" ").replace(b". ", b"  ")
-    data = data.replace(b", ", b"  ")
+    data = _runs_of(text)
     pieces = data.decode("ascii").split(" ")
     runs = list(filter(None, pieces))  # the empty pieces are the spaces of a longer gap
     starts = list(compress(accumulate(map(_ONE_MORE, map(len, pieces)), initial=offset), pieces))
@@ -165,6 +162,17 @@ def char_offsets(text: str, offset: int, begins: list[int], stops: list[int]) ->
         else:  # an acronym's closing full stop is its own: the run is read with it
             end = ends[odd] - offset
             _regex_offsets(text[end - len(run) : end + 1], starts[odd], begins, stops)
+
+
+def _runs_of(text: str) -> bytes:
+    """An ASCII text lower-cased, every byte no token may hold made a space, and one space
+    more; the same width, so that offsets in it are offsets in `text`.
+
+    A full stop or comma closing a run never changes its terms: blanked up front, most runs
+    that held a mark (a sentence's last word) are plain words again.
+    """
+    data = text.encode("ascii").translate(_RUNS) + b" "
+    return data.replace(b". ", b"  ").replace(b", ", b"  ")
 
 
 def _odd_runs(runs: list[str]) -> Iterator[int]:
@@ -214,9 +222,7 @@ def terms(text: str, plain: list[str], extras: list[Extra]) -> None:
             else:
                 _compound(raw, plain, extras)
         return
-    # A full stop or comma closing a run never changes its terms: dropped up front, most
-    # runs that held a mark (a sentence's last word) are plain words again.
-    data = (text.encode("ascii").translate(_RUNS) + b" ").replace(b". ", b" ").replace(b", ", b" ")
+    data = _runs_of(text)
     runs = data.decode("ascii").split()
     if not any(mark in data for mark in _MARK_BYTES):
         plain.extend(runs)
